@@ -1,0 +1,393 @@
+"""Each paper's dataset rebuilt from the public sources.
+
+``build_recipe("coronet", locate_sources())`` draws, for every class of the paper, the number
+of images the paper reports (``covidlab.papers.get(key).recipe``) from the sources the paper
+names, and returns the manifest together with a table that says, per class, how many images
+were *requested* (the paper), *available* (at the pinned sources) and *used*. Where the
+sources hold fewer images than the paper used, the table says so in ``note`` and the recipe
+uses what exists: nothing is duplicated or invented.
+
+Class mapping (source labels from :mod:`covidlab.sources`):
+
+===========================  ===============================================================
+covidx_net                   the 25 + 25 files of Rosebrock's public copy, by file name
+                             (``resources/rosebrock_dataset_list.csv``); its "normal" folder
+                             holds 7 normal, 12 bacterial and 6 viral images (``true_label``)
+soares                       covid; normal; infection = Kermany bacterial + viral
+aboughazala                  covid; normal
+apostolopoulos               covid; pneumonia = bacterial only (Dataset_1); normal
+apostolopoulos, "dataset2"   covid; pneumonia = 400 bacterial + 314 viral (Dataset_2); normal
+coronet                      covid; normal; bacterial; viral
+===========================  ===============================================================
+
+COVID-19 images are Cohen's frontal X-rays (:func:`covidlab.sources.frontal_xrays`);
+``extra_covid_sources=True`` adds the Figure1 and Actualmed COVID-19 X-rays, as the later
+papers' authors could. Images are drawn without replacement with a seeded generator,
+distinct patients first (a second image of a patient is only taken once every patient of the
+class has one), because a patient seen in training and test inflates the score. Byte-identical
+duplicates and unreadable files are dropped before drawing, and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from covidlab import papers
+from covidlab.data import validate_manifest, write_manifest
+from covidlab.download import SOURCES
+from covidlab.sources import (
+    add_sha256,
+    frontal_xrays,
+    read_actualmed,
+    read_cohen,
+    read_figure1,
+    read_kermany,
+)
+
+#: Variants a paper defines besides its main dataset.
+VARIANTS = {"apostolopoulos": ("dataset2",)}
+
+#: Every recipe ``covidlab-data build all`` makes: the five papers and their variants.
+RECIPES = (
+    "covidx_net",
+    "soares",
+    "aboughazala",
+    "apostolopoulos",
+    "apostolopoulos_dataset2",
+    "coronet",
+)
+
+#: Rosebrock's ``true_label`` text -> course label.
+_ROSEBROCK_LABELS = {
+    "NORMAL": "normal",
+    "PNEUMONIA-bacterial": "bacterial",
+    "PNEUMONIA-viral": "viral",
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    """Images of one paper class drawn from some source labels.
+
+    ``count`` is ``None`` when the paper gives one number for the whole class.
+    """
+
+    source_labels: tuple[str, ...]
+    count: int | None = None
+
+
+# Which source labels each paper class is drawn from (see the module docstring).
+PLANS: dict[str, dict[str, tuple[Part, ...]]] = {
+    "soares": {
+        "covid": (Part(("covid",)),),
+        "normal": (Part(("normal",)),),
+        "infection": (Part(("bacterial", "viral")),),
+    },
+    "aboughazala": {"covid": (Part(("covid",)),), "normal": (Part(("normal",)),)},
+    "apostolopoulos": {
+        "covid": (Part(("covid",)),),
+        "pneumonia": (Part(("bacterial",)),),  # Dataset_1: bacterial pneumonia only
+        "normal": (Part(("normal",)),),
+    },
+    # Apostolopoulos & Mpesiana 2020, Dataset_2: 714 pneumonia = 400 bacterial + 314 viral.
+    "apostolopoulos_dataset2": {
+        "covid": (Part(("covid",)),),
+        "pneumonia": (Part(("bacterial",), 400), Part(("viral",), 314)),
+        "normal": (Part(("normal",)),),
+    },
+    "coronet": {label: (Part((label,)),) for label in ("covid", "normal", "bacterial", "viral")},
+}
+
+TABLE_COLUMNS = ("class", "drawn_from", "requested", "available", "used", "true_labels", "note")
+
+
+@dataclass
+class RecipeResult:
+    """A rebuilt dataset: the manifest and the requested / available / used table."""
+
+    name: str
+    manifest: pd.DataFrame
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def shortfall(self) -> pd.DataFrame:
+        """Rows of ``table`` where the sources could not supply what was asked for."""
+        return self.table[self.table["note"].str.contains("short", na=False)]
+
+
+def recipe_name(paper_key: str, variant: str | None = None) -> str:
+    """``"apostolopoulos"`` + ``"dataset2"`` -> ``"apostolopoulos_dataset2"``."""
+    if variant is None:
+        return paper_key
+    if variant not in VARIANTS.get(paper_key, ()):
+        raise KeyError(
+            f"{paper_key} has no variant {variant!r}; it has {VARIANTS.get(paper_key, ())}"
+        )
+    return f"{paper_key}_{variant}"
+
+
+def build_recipe(
+    paper_key: str,
+    sources_dir: str | Path,
+    *,
+    variant: str | None = None,
+    seed: int = 0,
+    scale: float = 1.0,
+    max_per_class: int | None = None,
+    extra_covid_sources: bool = False,
+    check_images: bool = True,
+) -> RecipeResult:
+    """Rebuild one paper's dataset from the unpacked sources in ``sources_dir``.
+
+    Parameters
+    ----------
+    paper_key
+        A key of :data:`covidlab.papers.ALL`, or a name in :data:`RECIPES`
+        (``"apostolopoulos_dataset2"`` is the same as ``variant="dataset2"``).
+    sources_dir
+        Folder holding ``covid-chestxray-dataset/``, ``chest_xray/``, ... (see
+        :func:`covidlab.download.locate_sources`).
+    variant
+        A variant of the paper's dataset (:data:`VARIANTS`).
+    seed
+        Seed of the draw; the same seed gives the same manifest.
+    scale, max_per_class
+        Ask for ``round(scale * requested)`` images per class, at most ``max_per_class``
+        (smaller runs; the table still shows the paper's number).
+    extra_covid_sources
+        Also draw COVID-19 images from Figure1 and Actualmed.
+    check_images
+        Drop empty or undecodable files (with a warning) before drawing.
+    """
+    if paper_key in RECIPES and paper_key not in papers.ALL:  # e.g. "apostolopoulos_dataset2"
+        paper_key, variant = paper_key.split("_", 1)
+    name = recipe_name(paper_key, variant)
+    spec = papers.get(paper_key)
+    sources_dir = Path(sources_dir)
+    rng = np.random.default_rng(seed)
+    notes: list[str] = []
+    pool = _clean_pool(
+        source_pool(sources_dir, extra_covid_sources=extra_covid_sources), notes, check_images
+    )
+    chosen, rows = [], []
+    if paper_key == "covidx_net":
+        chosen, rows = _rosebrock_recipe(pool, spec.recipe, rng, scale, max_per_class)
+    else:
+        for label, parts in PLANS[name].items():
+            for part in parts:
+                requested = part.count if part.count is not None else spec.recipe[label]
+                candidates = pool[pool["true_label"].isin(part.source_labels)]
+                target = _target(requested, scale, max_per_class)
+                picked = draw_patients_first(candidates, target, rng).assign(label=label)
+                chosen.append(picked)
+                rows.append(
+                    _table_row(
+                        label, "+".join(part.source_labels), requested, target, candidates, picked
+                    )
+                )
+    manifest = pd.concat(chosen, ignore_index=True)
+    columns = [
+        "path",
+        "label",
+        "patient_id",
+        "source",
+        "true_label",
+        "view",
+        "original_split",
+        "sha256",
+    ]
+    manifest = validate_manifest(manifest[columns].reset_index(drop=True))
+    return RecipeResult(name, manifest, pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), notes)
+
+
+def source_pool(sources_dir: str | Path, *, extra_covid_sources: bool = False) -> pd.DataFrame:
+    """Every image a recipe may draw from, with the source's own label in ``true_label``.
+
+    COVID-19: Cohen's frontal X-rays (plus Figure1 and Actualmed with
+    ``extra_covid_sources``); normal, bacterial, viral: Kermany.
+    """
+    sources_dir = Path(sources_dir)
+    with warnings.catch_warnings():  # missing images are expected in the offline copies
+        warnings.simplefilter("ignore")
+        covid = [frontal_xrays(read_cohen(sources_dir / SOURCES["cohen"].folder))]
+        if extra_covid_sources:
+            for reader, name in ((read_figure1, "figure1"), (read_actualmed, "actualmed")):
+                covid.append(
+                    frontal_xrays(
+                        reader(sources_dir / SOURCES[name].folder), keep_unknown_view=True
+                    )
+                )
+    covid_frame = pd.concat(covid, ignore_index=True)
+    covid_frame = covid_frame[covid_frame["label"] == "covid"]
+    kermany = read_kermany(sources_dir / SOURCES["kermany"].folder)
+    pool = pd.concat([covid_frame, kermany], ignore_index=True)
+    return pool.assign(true_label=pool["label"])[
+        ["path", "label", "patient_id", "source", "true_label", "view", "original_split"]
+    ]
+
+
+def draw_patients_first(candidates: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw ``n`` rows without replacement, one per patient before any patient's second image.
+
+    The order within each round is random (``rng``), so the draw is reproducible by seed.
+    """
+    shuffled = candidates.iloc[rng.permutation(len(candidates))]
+    round_number = shuffled.groupby("patient_id", sort=False).cumcount().to_numpy()
+    order = np.argsort(round_number, kind="stable")
+    return shuffled.iloc[order[:n]]
+
+
+def rosebrock_list() -> pd.DataFrame:
+    """The 25 + 25 files of Rosebrock's copy of the COVIDX-Net data (Hemdan et al. 2020).
+
+    Columns ``folder`` (Rosebrock's ``covid`` / ``normal``), ``filename`` and ``true_label``
+    (the course label the file name implies) plus the provenance columns of the shipped CSV.
+    """
+    with resources.files("covidlab").joinpath("resources/rosebrock_dataset_list.csv").open() as f:
+        raw = pd.read_csv(f, dtype=str)
+    true = raw["true_label"].map(
+        lambda text: _ROSEBROCK_LABELS.get(text, "covid" if "COVID" in text else text)
+    )
+    return raw.rename(columns={"rosebrock_folder": "folder"}).assign(true_label=true)
+
+
+def write_recipe(result: RecipeResult, out_dir: str | Path) -> Path:
+    """Write ``<out_dir>/<name>/manifest.csv`` and ``table.csv`` atomically; return the folder."""
+    folder = Path(out_dir) / result.name
+    write_manifest(result.manifest, folder / "manifest.csv")
+    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".table.csv.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as temp_file:
+            result.table.to_csv(temp_file, index=False)
+        os.replace(temp_name, folder / "table.csv")
+    except BaseException:
+        os.unlink(temp_name)
+        raise
+    return folder
+
+
+def cache_resized(manifest: pd.DataFrame, out_dir: str | Path, size: int) -> pd.DataFrame:
+    """Save a copy of every image with its longer side at most ``size`` px (PNG, mode kept).
+
+    Decoding a 2,000 px radiograph every epoch costs far more than training a small model
+    on it; a resized cache makes repeated runs fast. Existing cache files are reused. Returns
+    a manifest pointing at the copies, with the original in ``original_path``.
+    """
+    out_dir = Path(out_dir)
+    new_paths = []
+    for path, label in zip(manifest["path"], manifest["label"], strict=True):
+        key = hashlib.sha256(str(path).encode()).hexdigest()[:10]
+        cached = out_dir / f"{size}px" / label / f"{Path(path).stem}-{key}.png"
+        if not cached.is_file():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(path) as image:
+                image = image.convert("L" if image.mode in ("L", "I;16", "I") else "RGB")
+                image.thumbnail((size, size), Image.Resampling.LANCZOS)
+                temp = cached.with_name(cached.name + ".tmp")
+                image.save(temp, format="PNG")
+            os.replace(temp, cached)
+        new_paths.append(str(cached.resolve()))
+    return manifest.assign(path=new_paths, original_path=manifest["path"].to_numpy())
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _target(requested: int, scale: float, max_per_class: int | None) -> int:
+    target = round(requested * scale)
+    return target if max_per_class is None else min(target, max_per_class)
+
+
+def _table_row(label, drawn_from, requested, target, candidates, picked) -> dict:
+    available, used = len(candidates), len(picked)
+    if available < target:
+        note = f"short: the sources hold {available} of the {target} asked for; all are used"
+    elif target < requested:
+        note = f"reduced to {target} (scale / max_per_class)"
+    else:
+        note = ""
+    counts = picked["true_label"].value_counts().sort_index()
+    return {
+        "class": label,
+        "drawn_from": drawn_from,
+        "requested": requested,
+        "available": available,
+        "used": used,
+        "true_labels": ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "note": note,
+    }
+
+
+def _clean_pool(pool: pd.DataFrame, notes: list[str], check_images: bool) -> pd.DataFrame:
+    """Drop unreadable files and byte-identical duplicates, noting what was dropped."""
+    if check_images:
+        problems = {path: problem for path in pool["path"] if (problem := _image_problem(path))}
+        if problems:
+            listing = "; ".join(f"{path}: {problem}" for path, problem in problems.items())
+            message = f"{len(problems)} unreadable image(s) skipped ({listing}); re-download them"
+            warnings.warn(message, stacklevel=3)
+            notes.append(message)
+            pool = pool[~pool["path"].isin(problems)]
+    pool = add_sha256(pool)
+    duplicated = pool["sha256"].duplicated()
+    if duplicated.any():
+        notes.append(
+            f"{int(duplicated.sum())} byte-identical duplicate(s) dropped: "
+            + ", ".join(Path(p).name for p in pool.loc[duplicated, "path"])
+        )
+    return pool[~duplicated].reset_index(drop=True)
+
+
+def _image_problem(path: str) -> str | None:
+    """Why ``path`` cannot be used as an image, or None when it can."""
+    if os.path.getsize(path) == 0:
+        return "empty file (0 bytes)"
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as error:  # Pillow raises many types for damaged files
+        return f"not a readable image ({type(error).__name__}: {error})"
+    return None
+
+
+def _rosebrock_recipe(pool, recipe, rng, scale, max_per_class):
+    """COVIDX-Net: Rosebrock's 25 + 25 files found by name in Cohen and the Kermany tree."""
+    listing = rosebrock_list()
+    by_name = pool.assign(filename=pool["path"].map(lambda p: Path(p).name))
+    chosen, rows = [], []
+    for label in recipe:
+        wanted = listing[listing["folder"] == label]
+        found = by_name.merge(wanted[["filename"]], on="filename").drop(columns="filename")
+        target = _target(len(wanted), scale, max_per_class)
+        picked = draw_patients_first(found, target, rng).assign(label=label)
+        chosen.append(picked)
+        row = _table_row(
+            label, "Rosebrock's list, by file name", recipe[label], target, found, picked
+        )
+        listed = wanted["true_label"].value_counts().sort_index()
+        absent = sorted(set(wanted["filename"]) - set(Path(p).name for p in found["path"]))
+        row["note"] = "; ".join(
+            filter(
+                None,
+                [
+                    row["note"],
+                    f"the list's true labels: {', '.join(f'{k} {v}' for k, v in listed.items())}",
+                    f"{len(absent)} listed file(s) not in these sources: {', '.join(absent)}"
+                    if absent
+                    else "",
+                ],
+            )
+        )
+        rows.append(row)
+    return chosen, rows

@@ -1,0 +1,12 @@
+"""Build the papers' datasets from the sources (same as ``covidlab-data build``).
+
+Usage: ``python data_scripts/build_recipes.py all [--sources DIR] [--out DIR] [--seed N]
+[--max-per-class N] [--extra-covid-sources]``. All logic lives in ``covidlab.recipes``.
+"""
+
+import sys
+
+from covidlab.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["build", *sys.argv[1:]]))

@@ -1,0 +1,87 @@
+"""Shared fixtures: where the real data is, and a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from book_pages import BUILD_DIR, REPO_ROOT, BookBuild, toc_docnames  # noqa: E402
+
+from covidlab.config import shared_data_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real-data folder (``../shared/data`` or ``$COVIDLAB_SHARED_DATA``); skips when absent."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip(
+            "real data not found: set COVIDLAB_SHARED_DATA or place shared/data beside the repo"
+        )
+    return path
+
+
+# --- The book: one shared build, and per-page parametrisation --------------------------------
+
+BOOK_BUILD_TIMEOUT_S = 1800
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``toc_notebook`` over the notebooks and ``toc_page`` over all pages."""
+    if "toc_notebook" in metafunc.fixturenames:
+        notebooks = [name for name in toc_docnames() if name.startswith("notebooks/")]
+        paths = [REPO_ROOT / f"{name}.ipynb" for name in notebooks]
+        metafunc.parametrize("toc_notebook", paths, ids=[path.stem for path in paths])
+    if "toc_page" in metafunc.fixturenames:
+        metafunc.parametrize("toc_page", toc_docnames())
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
+    """Build the whole book once per session with the smoke profile, warnings as errors.
+
+    Notebook outputs are cached per profile under ``_build/.jupyter_cache`` (jupyter-cache), so a
+    second run only re-executes notebooks whose code changed; ``--all`` re-reads every page so
+    that warnings from unchanged pages are reported again.
+    """
+    env = dict(os.environ)
+    env["COVIDLAB_PROFILE"] = "smoke"
+    env["COVIDLAB_DATA_DIR"] = str(tmp_path_factory.mktemp("book-data"))
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book), "build", str(REPO_ROOT), "--all", "-W", "-n", "--keep-going"]
+    started = time.perf_counter()
+    completed = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BOOK_BUILD_TIMEOUT_S,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    return BookBuild(
+        returncode=completed.returncode,
+        log=completed.stdout + completed.stderr,
+        html_dir=BUILD_DIR / "html",
+        seconds=seconds,
+    )
+
+
+@pytest.fixture(scope="session")
+def book_html(built_book: BookBuild) -> Path:
+    """The built HTML folder; fails (rather than testing stale pages) when the build failed."""
+    if built_book.returncode != 0:
+        pytest.fail(
+            "the book build failed, so its pages cannot be checked; "
+            "see tests/test_book.py::test_book_builds_without_warnings",
+            pytrace=False,
+        )
+    return built_book.html_dir

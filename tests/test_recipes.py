@@ -1,0 +1,233 @@
+"""Each paper's dataset rebuilt from the sources: counts, determinism, patients, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from covidlab import papers
+from covidlab.cli import main
+from covidlab.data import read_manifest
+from covidlab.recipes import (
+    RECIPES,
+    TABLE_COLUMNS,
+    build_recipe,
+    cache_resized,
+    draw_patients_first,
+    rosebrock_list,
+    write_recipe,
+)
+
+COHEN_HEADER = "patientid,finding,view,modality,folder,filename"
+
+
+def _image(path: Path, value: int, size: tuple[int, int] = (40, 30)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.full((size[1], size[0]), value % 256, dtype=np.uint8)
+    pixels[0, 0] = value // 256  # every image's bytes differ
+    Image.fromarray(pixels).save(path, format="JPEG" if path.suffix == ".jpeg" else "PNG")
+
+
+@pytest.fixture
+def mini_sources(tmp_path) -> Path:
+    """A sources folder: Cohen (6 COVID images from 3 patients) and a small Kermany tree."""
+    root = tmp_path / "sources"
+    cohen = root / "covid-chestxray-dataset"
+    rows = [COHEN_HEADER]
+    for i, patient in enumerate(["p1", "p1", "p1", "p1", "p2", "p3"]):
+        rows.append(f"{patient},COVID-19,PA,X-ray,images,c{i}.png")
+        _image(cohen / "images" / f"c{i}.png", i + 1)
+    (cohen / "metadata.csv").write_text("\n".join(rows) + "\n")
+    value = 100
+    for name in [f"IM-{n:04d}-0001.jpeg" for n in range(6)] + ["IM-0000-0002.jpeg"]:
+        _image(root / "chest_xray" / "train" / "NORMAL" / name, value := value + 7)
+    for n in range(6):
+        for kind in ("bacteria", "virus"):
+            name = f"person{n}_{kind}_{n}.jpeg"
+            _image(root / "chest_xray" / "train" / "PNEUMONIA" / name, value := value + 7)
+    return root
+
+
+def test_draw_takes_distinct_patients_first():
+    candidates = pd.DataFrame(
+        {"path": [f"x{i}" for i in range(7)], "patient_id": ["a"] * 5 + ["b", "c"]}
+    )
+    for seed in range(10):
+        drawn = draw_patients_first(candidates, 3, np.random.default_rng(seed))
+        assert sorted(drawn["patient_id"]) == ["a", "b", "c"]
+    assert len(draw_patients_first(candidates, 99, np.random.default_rng(0))) == 7
+
+
+def test_recipe_prefers_distinct_patients_and_reports_shortfall(mini_sources):
+    result = build_recipe("aboughazala", mini_sources, max_per_class=3)
+    covid = result.manifest.query("label == 'covid'")
+    assert sorted(covid["patient_id"]) == ["cohen-p1", "cohen-p2", "cohen-p3"]
+    table = result.table.set_index("class")
+    assert table.loc["covid", ["requested", "available", "used"]].tolist() == [74, 6, 3]
+    assert "reduced to 3" in table.loc["covid", "note"]
+
+    full = build_recipe("aboughazala", mini_sources)
+    assert full.table.set_index("class").loc["covid", "used"] == 6
+    assert (
+        "short: the sources hold 6 of the 74"
+        in full.shortfall.set_index("class").loc["covid", "note"]
+    )
+
+
+def test_same_seed_same_manifest_other_seed_other_draw(mini_sources):
+    def paths(seed):
+        result = build_recipe("soares", mini_sources, seed=seed, max_per_class=4)
+        return result.manifest["path"].tolist()
+
+    assert paths(0) == paths(0)
+    assert any(paths(0) != paths(seed) for seed in range(1, 6))
+
+
+def test_scale_shrinks_every_class(mini_sources):
+    table = build_recipe("coronet", mini_sources, scale=0.01).table
+    assert table["used"].tolist() == [3, 3, 3, 3]  # round(0.01 * 284, 310, 330, 327)
+
+
+def test_corrupt_and_empty_images_are_skipped_with_a_message(mini_sources):
+    normal = mini_sources / "chest_xray" / "train" / "NORMAL"
+    (normal / "IM-0000-0001.jpeg").write_bytes(b"")
+    (normal / "IM-0001-0001.jpeg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.warns(UserWarning, match="2 unreadable image") as record:
+        result = build_recipe("aboughazala", mini_sources)
+    message = str(record[0].message)
+    assert "IM-0000-0001.jpeg: empty file (0 bytes)" in message
+    assert "IM-0001-0001.jpeg: not a readable image" in message
+    assert not result.manifest["path"].str.contains("IM-000[01]-0001").any()
+    assert result.table.set_index("class").loc["normal", "available"] == 5
+    assert any("unreadable" in note for note in result.notes)
+
+
+def test_duplicate_files_are_drawn_once(mini_sources):
+    normal = mini_sources / "chest_xray" / "train" / "NORMAL"
+    (normal / "IM-0077-0001.jpeg").write_bytes((normal / "IM-0002-0001.jpeg").read_bytes())
+    result = build_recipe("aboughazala", mini_sources)
+    assert result.manifest["sha256"].is_unique
+    assert any("1 byte-identical duplicate" in note for note in result.notes)
+
+
+def test_write_recipe_round_trips_and_leaves_no_temp_files(mini_sources, tmp_path):
+    result = build_recipe("apostolopoulos", mini_sources, variant="dataset2")
+    folder = write_recipe(result, tmp_path / "recipes")
+    assert folder.name == "apostolopoulos_dataset2"
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.csv", "table.csv"]
+    back = read_manifest(folder / "manifest.csv")
+    assert back["path"].tolist() == result.manifest["path"].tolist()
+    assert pd.read_csv(folder / "table.csv").columns.tolist() == list(TABLE_COLUMNS)
+
+
+def test_unknown_variant_is_a_clear_error(mini_sources):
+    with pytest.raises(KeyError, match="soares has no variant 'dataset2'"):
+        build_recipe("soares", mini_sources, variant="dataset2")
+
+
+def test_cache_resized_keeps_aspect_and_reuses_files(mini_sources, tmp_path):
+    manifest = build_recipe("aboughazala", mini_sources, max_per_class=2).manifest
+    cached = cache_resized(manifest, tmp_path / "cache", 20)
+    for path in cached["path"]:
+        with Image.open(path) as image:
+            assert image.size == (20, 15)  # 40x30 -> longer side 20
+    stamp = Path(cached["path"][0]).stat().st_mtime_ns
+    again = cache_resized(manifest, tmp_path / "cache", 20)
+    assert again["path"].tolist() == cached["path"].tolist()
+    assert Path(again["path"][0]).stat().st_mtime_ns == stamp
+    assert cached["original_path"].tolist() == manifest["path"].tolist()
+
+
+def test_rosebrock_list_normal_folder_is_mostly_pneumonia():
+    listing = rosebrock_list()
+    assert listing["folder"].value_counts().to_dict() == {"covid": 25, "normal": 25}
+    normal = listing.query("folder == 'normal'")["true_label"].value_counts().to_dict()
+    assert normal == {"normal": 7, "bacterial": 12, "viral": 6}  # sample/PROVENANCE.md
+
+
+# --- from the real shared sources ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_recipes(shared_data):
+    sources = shared_data / "sources"
+    return {name: build_recipe(name, sources, seed=0) for name in RECIPES}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_builds_from_the_shared_sources(shared_recipes, name):
+    result = shared_recipes[name]
+    spec = papers.get(name.split("_dataset")[0])
+    assert result.table.columns.tolist() == list(TABLE_COLUMNS)
+    assert set(result.manifest["label"]) == set(spec.classes)
+    assert (result.table["used"] <= result.table["available"]).all()
+    assert (result.table["used"] <= result.table["requested"]).all()
+    used = result.table.groupby("class")["used"].sum()
+    assert result.manifest["label"].value_counts().sort_index().equals(used.sort_index())
+    short = result.table["available"] < result.table["requested"]
+    assert result.table.loc[short, "note"].str.startswith("short").all()
+    assert result.manifest["path"].map(lambda p: Path(p).is_file()).all()
+
+
+@pytest.mark.shared_data
+def test_shared_counts_per_paper(shared_recipes):
+    def used(name):
+        return shared_recipes[name].table.set_index("class")["used"].to_dict()
+
+    # 96 frontal COVID-19 X-rays in Cohen at 548bb58; 300 images per Kermany label.
+    assert used("soares") == {"covid": 96, "normal": 100, "infection": 100}
+    assert used("aboughazala") == {"covid": 74, "normal": 73}
+    assert used("coronet") == {"covid": 96, "normal": 300, "bacterial": 300, "viral": 300}
+    dataset2 = shared_recipes["apostolopoulos_dataset2"].manifest.query("label == 'pneumonia'")
+    assert dataset2["true_label"].value_counts().to_dict() == {"bacterial": 300, "viral": 300}
+    dataset1 = shared_recipes["apostolopoulos"].manifest.query("label == 'pneumonia'")
+    assert set(dataset1["true_label"]) == {"bacterial"}
+
+
+@pytest.mark.shared_data
+def test_aboughazala_covid_images_come_from_distinct_patients_first(shared_recipes, shared_data):
+    covid = shared_recipes["aboughazala"].manifest.query("label == 'covid'")
+    # 66 Cohen patients have a frontal COVID-19 X-ray: all 66 appear before any repeats.
+    assert covid["patient_id"].nunique() == 66
+
+
+@pytest.mark.shared_data
+def test_covidx_net_rebuilt_by_file_name_with_true_labels(shared_recipes):
+    result = shared_recipes["covidx_net"]
+    listing = rosebrock_list()
+    names = result.manifest["path"].map(lambda p: Path(p).name)
+    expected = dict(zip(listing["filename"], listing["folder"], strict=True))
+    assert (result.manifest["label"] == names.map(expected)).all()
+    normal = result.manifest.query("label == 'normal'")
+    # Of the five listed "normal" files in the shared copy, only two are normal.
+    assert normal["true_label"].value_counts().to_dict() == {
+        "normal": 2,
+        "viral": 2,
+        "bacterial": 1,
+    }
+    table = result.table.set_index("class")
+    assert table.loc["covid", "used"] == 24
+    assert "radiopedia-covid-19-pneumonia-2.jpg" in table.loc["covid", "note"]
+    assert "bacterial 12, normal 7, viral 6" in table.loc["normal", "note"]
+
+
+@pytest.mark.shared_data
+def test_extra_covid_sources_add_figure1_and_actualmed(shared_data):
+    result = build_recipe("coronet", shared_data / "sources", extra_covid_sources=True)
+    covid = result.manifest.query("label == 'covid'")
+    assert covid["source"].value_counts().to_dict() == {"cohen": 96, "figure1": 35, "actualmed": 26}
+
+
+@pytest.mark.shared_data
+def test_cli_builds_every_recipe_offline(shared_data, tmp_path, capsys):
+    status = main(
+        ["build", "all", "--sources", str(shared_data / "sources"), "--out", str(tmp_path)]
+    )
+    assert status == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RECIPES)
+    assert "short: the sources hold 96 of the 224" in capsys.readouterr().out
