@@ -172,7 +172,8 @@ SPEC = PaperSpec(
         "uses it (flattening VGG19's 6 x 8 x 512 map would put 25 million weights in its "
         "first dense layer).",
         "Hidden layers use ReLU; heads with two hidden layers (MobileNetV2, Xception) get "
-        "dropout 0.5 after each hidden layer. The paper mentions one dropout layer and no rate.",
+        "dropout 0.5 in front of each hidden layer (covidlab's Head convention). The paper "
+        "mentions one dropout layer, with no rate or position.",
         "InceptionResNetV2 ('no' network): pooled features go straight to the softmax layer.",
         "Adam with Keras' default learning rate 1e-3 and categorical cross-entropy: the paper "
         "names Adam only.",
@@ -598,7 +599,7 @@ def cutoff_summary(model: keras.Model, model_name: str) -> dict[str, object]:
         "first trainable": f"{first['layer']} ({first['type']})",
         "frozen with weights": int((frozen["params"] > 0).sum()),
         "frozen without weights": int((frozen["params"] == 0).sum()),
-        "backbone params frozen": f"{frozen['params'].sum() / table['params'].sum():.0%}",
+        "backbone params frozen": f"{frozen['params'].sum() / table['params'].sum():.1%}",
         "where it lands": CUTOFF_NOTES[model_name],
     }
 

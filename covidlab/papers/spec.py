@@ -105,7 +105,9 @@ class PaperSpec:
 
         name = model_name or self.default_model
         if name not in self.models:
-            raise KeyError(f"{self.short_name} has no model {name!r}; choose from {list(self.models)}")
+            raise KeyError(
+                f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
+            )
         model = self.models[name]
         return build_classifier(
             model.backbone,

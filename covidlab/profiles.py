@@ -1,0 +1,322 @@
+"""Run profiles: the same chapter at three sizes.
+
+Every chapter runs under one of three profiles, chosen by ``PROFILE`` in its parameters cell
+or the ``COVIDLAB_PROFILE`` environment variable:
+
+``smoke``
+    Synthetic images, the smallest input the paper's backbones accept, one epoch, random
+    weights, 8 images per class. Checks that the code runs (under a minute per chapter);
+    its numbers mean nothing.
+``demo``
+    Real images from the shared sample of the sources, 64-100 pixel inputs, a few epochs,
+    random weights, at most 50 images per class. Runs on a laptop CPU in minutes; the
+    numbers are real but far from the paper's.
+``paper``
+    The paper's own input size, optimiser, learning rate, batch size, epochs, protocol and
+    ImageNet weights, on the full recipe. Needs a GPU (see :mod:`covidlab.cost`).
+
+>>> config = resolve("coronet", "paper")
+>>> config.learning_rate, config.batch_size, config.epochs, config.n_splits
+(0.0001, 10, 80, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from covidlab import config as paths
+from covidlab import papers
+from covidlab.models import smallest_input_size
+from covidlab.papers.spec import PaperSpec
+
+PROFILES = ("smoke", "demo", "paper")
+
+# Why smoke runs eagerly: measured with ``train_and_evaluate`` on the course's 2-core CPU
+# (12 training + 4 test synthetic images, batch 8, one epoch; wall seconds, machine shared):
+#   VGG19 32x32          graph 17.5 s   eager  9.0 s
+#   MobileNetV2 32x32    graph 29.7 s   eager 13.4 s
+#   ResNet50 32x32       graph 41.0 s   eager 12.0 s
+#   Xception 71x71       graph 31.4 s   eager 14.1 s
+#   InceptionResNetV2 75x100 (bare Keras loop) graph 143 s   eager 26 s
+# Graph mode spends a tiny run tracing the training step; jit_compile=False made no
+# consistent difference. With more images tracing pays off (96 images x 4 epochs:
+# VGG19 64x64 graph 44 s vs eager 231 s, Xception 71x71 51 s vs 100 s), so demo and paper
+# profiles use graph mode.
+SMOKE = {"epochs": 1, "batch_size": 8, "max_per_class": 8, "max_splits": 2, "run_eagerly": True}
+
+# Demo: one training of one model takes about 1 minute on a 2-core CPU (96 images x 4
+# epochs: MobileNetV2 64x64 36 s, VGG19 64x64 44 s, Xception 71x71 51 s, machine shared);
+# a 3-fold run of one model 1-3 minutes.
+DEMO = {
+    "shorter_side": 64,
+    "epochs": 4,
+    "batch_size": 16,
+    "max_per_class": 50,
+    "max_splits": 3,
+    "run_eagerly": False,
+}
+
+# The models a smoke run trains: the paper's headline model, plus the cheapest other one
+# where the paper compares several (a smoke run of every backbone would not fit in a minute).
+# A notebook may pass ``models=...`` to ``resolve`` to train others.
+SMOKE_MODELS = {
+    "covidx_net": ("VGG19", "MobileNetV2"),
+    "soares": ("VGG16", "ResNet50"),
+    "aboughazala": ("ResNet50",),
+    "apostolopoulos": ("VGG19", "MobileNetV2"),
+    "coronet": ("CoroNet",),
+}
+
+_DATA = {"smoke": "synthetic", "demo": "shared sample", "paper": "full sources"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a chapter needs to know to train and evaluate one paper's models.
+
+    Built by :func:`resolve`; change a field with ``resolve(..., epochs=2)`` or
+    ``dataclasses.replace(config, epochs=2)``.
+    """
+
+    profile: str
+    paper_key: str
+    classes: tuple[str, ...]
+    image_size: tuple[int, int]  # (height, width)
+    resize: str  # "stretch" or "pad"
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    weights: str | None  # "imagenet" or None (random initialisation)
+    n_splits: int | None  # k-fold protocol
+    test_fraction: float | None  # hold-out protocol
+    max_per_class: int | None  # None: the paper's full recipe
+    data: str  # "synthetic", "shared sample" or "full sources"
+    seed: int
+    run_eagerly: bool
+    models: tuple[str, ...]  # which of the paper's models this run trains
+    validation_fraction: float | None = None
+    notes: str = ""
+
+
+def default_profile() -> str:
+    """``$COVIDLAB_PROFILE`` if set, else ``"smoke"``."""
+    return _check_profile(os.environ.get("COVIDLAB_PROFILE") or "smoke", "COVIDLAB_PROFILE")
+
+
+def _check_profile(name: str, where: str) -> str:
+    if name not in PROFILES:
+        raise ValueError(
+            f"unknown profile {name!r} (from {where}); choose one of {', '.join(PROFILES)}"
+        )
+    return name
+
+
+def resolve(
+    paper_key_or_spec: str | PaperSpec, profile: str | None = None, **overrides
+) -> RunConfig:
+    """The :class:`RunConfig` of one paper under one profile.
+
+    Parameters
+    ----------
+    paper_key_or_spec
+        A key of :data:`covidlab.papers.ALL` (e.g. ``"coronet"``) or a ``PaperSpec``.
+    profile
+        ``"smoke"``, ``"demo"`` or ``"paper"``; None uses :func:`default_profile`.
+    **overrides
+        Replace any field of the result, e.g. ``epochs=2`` or ``models=("VGG19",)``.
+    """
+    spec = paper_key_or_spec
+    if isinstance(spec, str):
+        spec = papers.get(spec)
+    profile = default_profile() if profile is None else _check_profile(profile, "profile=")
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(RunConfig)}
+    if unknown:
+        raise TypeError(
+            f"resolve() got unknown setting(s) {sorted(unknown)}; "
+            f"RunConfig fields are {[f.name for f in dataclasses.fields(RunConfig)]}"
+        )
+    models = _check_models(overrides.get("models") or _default_models(spec, profile), spec)
+    common = {
+        "profile": profile,
+        "paper_key": spec.key,
+        "classes": tuple(spec.classes),
+        "resize": spec.resize,
+        "optimizer": spec.optimizer,
+        "learning_rate": spec.learning_rate,
+        "test_fraction": spec.test_fraction,
+        "validation_fraction": spec.validation_fraction,
+        "data": _DATA[profile],
+        "seed": 0,
+        "models": models,
+    }
+    if profile == "paper":
+        settings = {
+            "image_size": tuple(spec.input_size),
+            "epochs": spec.epochs,
+            "batch_size": spec.batch_size,
+            "weights": "imagenet",
+            "n_splits": spec.n_splits,
+            "max_per_class": None,
+            "run_eagerly": False,
+            "notes": f"{spec.short_name}'s own settings on the full recipe",
+        }
+    else:
+        sizes = SMOKE if profile == "smoke" else DEMO
+        shorter = max(sizes.get("shorter_side", 0), _smallest_valid_input(spec, models))
+        settings = {
+            "image_size": _keep_aspect(shorter, spec),
+            "epochs": sizes["epochs"],
+            "batch_size": sizes["batch_size"],
+            "weights": None,
+            "n_splits": None if spec.n_splits is None else min(spec.n_splits, sizes["max_splits"]),
+            "max_per_class": sizes["max_per_class"],
+            "run_eagerly": sizes["run_eagerly"],
+            "notes": f"{profile} profile: reduced settings, not the paper's",
+        }
+    config = RunConfig(**common, **settings)
+    return dataclasses.replace(config, **{**overrides, "models": models})
+
+
+def _default_models(spec: PaperSpec, profile: str) -> tuple[str, ...]:
+    if profile == "smoke":
+        return SMOKE_MODELS.get(spec.key, (spec.default_model,))
+    return tuple(spec.models)
+
+
+def _check_models(models: tuple[str, ...], spec: PaperSpec) -> tuple[str, ...]:
+    if isinstance(models, str):  # models="VGG19" means one model, not five letters
+        models = (models,)
+    missing = [name for name in models if name not in spec.models]
+    if missing:
+        raise ValueError(
+            f"{spec.short_name} has no model(s) {missing}; choose from {list(spec.models)}"
+        )
+    return tuple(models)
+
+
+def _smallest_valid_input(spec: PaperSpec, models: tuple[str, ...]) -> int:
+    """The smallest side every one of ``models`` accepts (Inception needs 75, Xception 71)."""
+    return max(smallest_input_size(spec.models[name].backbone) for name in models)
+
+
+def _keep_aspect(shorter_side: int, spec: PaperSpec) -> tuple[int, int]:
+    """A square input, or the paper's aspect ratio when it pads (Apostolopoulos' 200x266)."""
+    if spec.resize != "pad":
+        return (shorter_side, shorter_side)
+    height, width = spec.input_size
+    scale = shorter_side / min(height, width)
+    return (round(height * scale), round(width * scale))
+
+
+def tag(config: RunConfig) -> str:
+    """A short label for figures and tables.
+
+    e.g. ``"smoke profile · synthetic data · weights: none"``.
+    """
+    return f"{config.profile} profile · {config.data} data · weights: {config.weights or 'none'}"
+
+
+def describe(config: RunConfig) -> str:
+    """A one-line banner for the top of a chapter."""
+    height, width = config.image_size
+    protocol = (
+        f"{config.n_splits}-fold CV"
+        if config.n_splits is not None
+        else f"hold-out {config.test_fraction:.0%} test"
+    )
+    return (
+        f"Profile: {config.profile} | paper: {config.paper_key} | data: {config.data} | "
+        f"input {height}x{width} ({config.resize}) | epochs {config.epochs} | "
+        f"batch {config.batch_size} | {config.optimizer} lr {config.learning_rate:g} | "
+        f"{protocol} | weights: {config.weights or 'none'} | models: {', '.join(config.models)}"
+    )
+
+
+def load_data(config: RunConfig, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The manifest a run of ``config`` trains and tests on.
+
+    - ``"synthetic"`` (smoke): synthetic PNGs (:func:`covidlab.data.synthetic_manifest`) in
+      ``out_dir``; by default cached under ``<data_dir>/synthetic/`` (a temporary folder when
+      that is not writable) and reused by later runs with the same settings.
+    - ``"shared sample"`` (demo): the paper's recipe drawn from the shared offline copy of the
+      sources, at most ``max_per_class`` images per class.
+    - ``"full sources"`` (paper): the full recipe from the downloaded sources
+      (``covidlab-data download``).
+    """
+    if config.data == "synthetic":
+        return _synthetic(config, out_dir)
+    from covidlab import recipes
+
+    result = recipes.build_recipe(
+        config.paper_key,
+        _sources_dir(config),
+        seed=config.seed,
+        max_per_class=config.max_per_class,
+    )
+    return result.manifest
+
+
+def _sources_dir(config: RunConfig) -> Path:
+    """The demo prefers the shared offline copy; the paper profile the full download."""
+    from covidlab.download import locate_sources
+
+    shared = paths.shared_data_dir()
+    if config.data == "shared sample" and shared is not None and (shared / "sources").is_dir():
+        return shared / "sources"
+    try:
+        found = locate_sources()
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"the {config.profile} profile needs real chest X-rays and none were found. "
+            "Set COVIDLAB_SHARED_DATA to the course's shared data folder, or download the "
+            "sources with `covidlab-data download` (stored under COVIDLAB_DATA_DIR), or run "
+            f"with PROFILE='smoke' (synthetic images). Details: {error}"
+        ) from error
+    if config.data == "full sources" and shared is not None and found == shared / "sources":
+        warnings.warn(
+            f"using the small shared copy of the sources ({found}), not the full download: "
+            "the recipe will fall short of the paper's counts (see the recipe table). Run "
+            "`covidlab-data download` for the full sources.",
+            stacklevel=3,
+        )
+    return found
+
+
+def _synthetic(config: RunConfig, out_dir: str | os.PathLike | None) -> pd.DataFrame:
+    from covidlab.data import read_manifest, synthetic_manifest
+
+    n_per_class = config.max_per_class or 8
+    height, width = config.image_size
+    if out_dir is not None:
+        return synthetic_manifest(
+            out_dir, config.classes, n_per_class, image_size=(height, width), seed=config.seed
+        )
+    name = f"{'-'.join(config.classes)}-{n_per_class}each-{height}x{width}-seed{config.seed}"
+    cache = paths.data_dir() / "synthetic" / name
+    if (cache / "manifest.csv").is_file():
+        return read_manifest(cache / "manifest.csv")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{name}-"))
+    except OSError:  # read-only data folder: write to a fresh temporary folder instead
+        staging = Path(tempfile.mkdtemp(prefix=f"covidlab-{name}-"))
+        return synthetic_manifest(
+            staging, config.classes, n_per_class, image_size=(height, width), seed=config.seed
+        )
+    synthetic_manifest(
+        staging, config.classes, n_per_class, image_size=(height, width), seed=config.seed
+    )
+    try:  # an atomic rename, so parallel runs never read half-written images
+        staging.rename(cache)
+    except OSError:  # another run got there first; its images are identical
+        shutil.rmtree(staging, ignore_errors=True)
+    return read_manifest(cache / "manifest.csv")

@@ -1,0 +1,274 @@
+"""Training and evaluation: one hold-out run, or k-fold cross-validation.
+
+Every paper trains the same way: compile a classifier with categorical cross-entropy, fit it
+for a number of epochs, predict the test images, and count a confusion matrix. The papers
+differ in the protocol: a hold-out split (Hemdan et al. 2020; Soares & Soares 2020) or k-fold
+cross-validation whose fold matrices are summed (Aboughazala & Mohammed 2020, 10 folds;
+Apostolopoulos & Mpesiana 2020, 10 folds; Khan et al. 2020, 4 folds).
+
+>>> config = profiles.resolve("aboughazala", "smoke")          # doctest: +SKIP
+>>> manifest = profiles.load_data(config)                      # doctest: +SKIP
+>>> result = cross_validate(lambda: spec.build_model(input_shape=(32, 32, 3)),
+...                         manifest, config)                  # doctest: +SKIP
+>>> result.summed_confusion                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from covidlab import data, metrics
+from covidlab.profiles import RunConfig
+
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def set_seed(seed: int, *, deterministic_ops: bool = False) -> None:
+    """Seed Python's ``random``, NumPy and TensorFlow in one call.
+
+    ``deterministic_ops=True`` also asks TensorFlow for deterministic kernels
+    (``tf.config.experimental.enable_op_determinism``): slower, and it stays on for the rest
+    of the session. On a CPU the same seed already gives the same model in practice.
+    """
+    keras.utils.set_random_seed(seed)
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+
+
+def make_optimizer(name: str, learning_rate: float, **kwargs) -> keras.optimizers.Optimizer:
+    """A Keras optimiser by name: ``"adam"``, ``"sgd"`` or ``"rmsprop"``.
+
+    Extra keyword arguments go to the optimiser (e.g. ``momentum=0.9`` for SGD).
+    """
+    key = name.lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[key](learning_rate=learning_rate, **kwargs)
+
+
+def compile_classifier(
+    model: keras.Model,
+    optimizer_name: str,
+    learning_rate: float,
+    run_eagerly: bool = False,
+) -> keras.Model:
+    """Compile ``model`` with categorical cross-entropy and accuracy, as all five papers do.
+
+    ``run_eagerly=True`` skips graph tracing: faster for a handful of images (see
+    :mod:`covidlab.profiles`), slower for real runs. Returns the model.
+    """
+    model.compile(
+        optimizer=make_optimizer(optimizer_name, learning_rate),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        run_eagerly=run_eagerly,
+    )
+    return model
+
+
+def fit(
+    model: keras.Model,
+    train_ds: tf.data.Dataset,
+    *,
+    epochs: int,
+    validation_data: tf.data.Dataset | None = None,
+    verbose: int | str = "auto",
+) -> keras.callbacks.History:
+    """Train ``model``; ``verbose="auto"`` prints one line per epoch (Keras ``verbose=2``).
+
+    One line per epoch reads well in a notebook and in a papermill log, where a progress bar
+    would print hundreds of updates.
+    """
+    return model.fit(
+        train_ds,
+        epochs=epochs,
+        validation_data=validation_data,
+        verbose=2 if verbose == "auto" else verbose,
+        shuffle=False,  # a tf.data pipeline shuffles itself (make_dataset(shuffle=True))
+    )
+
+
+def predict(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """True class indices and predicted probabilities for every image of ``ds``.
+
+    Labels and predictions are taken from the same pass over the data, so they stay aligned
+    even if ``ds`` is shuffled.
+    """
+    y_true, y_prob = [], []
+    for images, one_hot in ds:
+        y_prob.append(np.asarray(model.predict_on_batch(images)))
+        y_true.append(np.argmax(one_hot.numpy(), axis=1))
+    if not y_true:
+        raise ValueError("predict() got an empty dataset: the test set has no images")
+    return np.concatenate(y_true), np.concatenate(y_prob)
+
+
+@dataclass
+class RunResult:
+    """One trained model and how it did on its test images.
+
+    ``confusion[i, j]`` counts test images of class ``class_names[i]`` predicted as ``j``.
+    """
+
+    history: dict[str, list[float]]
+    y_true: np.ndarray
+    y_prob: np.ndarray
+    confusion: np.ndarray
+    class_names: tuple[str, ...]
+    wall_seconds: float
+    model: keras.Model | None = None
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        """The predicted class index of every test image (the most probable class)."""
+        return np.argmax(self.y_prob, axis=1)
+
+    @property
+    def accuracy(self) -> float:
+        return metrics.accuracy(self.confusion)
+
+
+@dataclass
+class CVResult:
+    """k-fold cross-validation: one :class:`RunResult` per fold, a per-fold table and the
+    summed ("overlapped") confusion matrix, which counts every image exactly once."""
+
+    folds: list[RunResult]
+    per_fold: pd.DataFrame
+    summed_confusion: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def _dataset(manifest: pd.DataFrame, config: RunConfig, *, shuffle: bool) -> tf.data.Dataset:
+    return data.make_dataset(
+        manifest,
+        config.classes,
+        config.image_size,
+        resize=config.resize,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        seed=config.seed,
+    )
+
+
+def train_and_evaluate(
+    build_model: Callable[[], keras.Model],
+    train_df: pd.DataFrame,
+    test_df: pd.DataFrame,
+    config: RunConfig,
+    *,
+    validation_df: pd.DataFrame | None = None,
+    verbose: int | str = "auto",
+) -> RunResult:
+    """Build a fresh model, train it on ``train_df`` and evaluate it on ``test_df``.
+
+    ``build_model`` is called after the Keras session is cleared and the seed set, so every
+    run (every fold, every backbone) starts from the same state. Images are loaded at
+    ``config.image_size`` with ``config.resize``; the training set is reshuffled each epoch
+    (as Khan et al. 2020 describe). ``validation_df``, when given, is scored after each epoch.
+    """
+    start = time.perf_counter()
+    keras.backend.clear_session()
+    set_seed(config.seed)
+    model = build_model()
+    n_outputs = model.output_shape[-1]
+    if n_outputs != len(config.classes):
+        raise ValueError(
+            f"the model has {n_outputs} outputs but the run has {len(config.classes)} classes "
+            f"{config.classes}: build it with num_classes={len(config.classes)}"
+        )
+    compile_classifier(model, config.optimizer, config.learning_rate, config.run_eagerly)
+    validation = None if validation_df is None else _dataset(validation_df, config, shuffle=False)
+    history = fit(
+        model,
+        _dataset(train_df, config, shuffle=True),
+        epochs=config.epochs,
+        validation_data=validation,
+        verbose=verbose,
+    )
+    y_true, y_prob = predict(model, _dataset(test_df, config, shuffle=False))
+    confusion = metrics.confusion_matrix(y_true, y_prob.argmax(axis=1), len(config.classes))
+    return RunResult(
+        history=dict(history.history),
+        y_true=y_true,
+        y_prob=y_prob,
+        confusion=confusion,
+        class_names=tuple(config.classes),
+        wall_seconds=time.perf_counter() - start,
+        model=model,
+    )
+
+
+def _fold_row(fold: int, n_train: int, result: RunResult) -> dict[str, float]:
+    """One row of a per-fold table: sizes, accuracy, and each class's one-vs-rest metrics."""
+    row: dict[str, float] = {
+        "fold": fold,
+        "n_train": n_train,
+        "n_test": int(result.confusion.sum()),
+        "accuracy": result.accuracy,
+    }
+    per_class = {
+        "sensitivity": metrics.sensitivity(result.confusion),
+        "specificity": metrics.specificity(result.confusion),
+        "precision": metrics.precision(result.confusion),
+        "f1": metrics.f1_score(result.confusion),
+    }
+    for name, values in per_class.items():
+        for class_name, value in zip(result.class_names, values, strict=True):
+            row[f"{name}_{class_name}"] = float(value)
+    row["wall_seconds"] = result.wall_seconds
+    return row
+
+
+def cross_validate(
+    build_model: Callable[[], keras.Model],
+    manifest: pd.DataFrame,
+    config: RunConfig,
+    *,
+    n_splits: int | None = None,
+    seed: int | None = None,
+    verbose: int | str = 0,
+    keep_models: bool = False,
+) -> CVResult:
+    """k-fold cross-validation, patients grouped (``data.kfold_splits``).
+
+    Trains a fresh model per fold with :func:`train_and_evaluate`. ``n_splits`` defaults to
+    ``config.n_splits``; ``seed`` (the seed of the fold assignment) to ``config.seed``. The
+    per-fold table has one row per fold (cf. Aboughazala & Mohammed 2020, Table 1); the
+    summed confusion matrix is their "overlapped" matrix. ``verbose`` is passed to Keras
+    (default: silent, the fold bar is enough); ``keep_models=False`` drops each fold's model
+    to free memory.
+    """
+    n_splits = config.n_splits if n_splits is None else n_splits
+    if n_splits is None:
+        raise ValueError(
+            f"{config.paper_key} uses a hold-out protocol (no n_splits in its config): "
+            "pass n_splits=... or use data.holdout_split + train_and_evaluate"
+        )
+    seed = config.seed if seed is None else seed
+    splits = data.kfold_splits(manifest, n_splits, seed=seed)
+    folds, rows = [], []
+    for fold, (train_df, test_df) in enumerate(tqdm(splits, desc="folds", unit="fold"), start=1):
+        result = train_and_evaluate(build_model, train_df, test_df, config, verbose=verbose)
+        if not keep_models:
+            result.model = None
+        folds.append(result)
+        rows.append(_fold_row(fold, len(train_df), result))
+    return CVResult(
+        folds=folds,
+        per_fold=pd.DataFrame(rows),
+        summed_confusion=metrics.summed_confusion([f.confusion for f in folds]),
+        class_names=tuple(config.classes),
+    )

@@ -1,0 +1,182 @@
+"""Figures: training curves, confusion matrices, ROC curves, image grids and class counts.
+
+Every function returns a matplotlib ``Figure`` and never shows it: a notebook displays the
+figure it gets back, a script saves it with ``fig.savefig``. Figures are closed in pyplot
+right away, so Jupyter does not draw them a second time. ``caption=profiles.tag(config)``
+writes small grey text under the figure saying which profile and data produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from covidlab.data import CLASS_NAMES_DISPLAY, load_image
+
+
+def _figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", **kwargs)
+    plt.close(fig)  # returned, not shown: the caller decides
+    return fig, axes
+
+
+def _finish(fig: Figure, caption: str | None) -> Figure:
+    if caption:
+        fig.supxlabel(caption, fontsize="small", color="grey")
+    return fig
+
+
+def _display(name: str) -> str:
+    return CLASS_NAMES_DISPLAY.get(name, name)
+
+
+def plot_history(history, *, title: str | None = None, caption: str | None = None) -> Figure:
+    """Loss and accuracy per epoch, training and (when present) validation.
+
+    ``history`` is a ``keras.callbacks.History``, its ``.history`` dict, or
+    ``RunResult.history``.
+    """
+    curves: Mapping[str, Sequence[float]] = getattr(history, "history", history)
+    fig, axes = _figure(1, 2, figsize=(9, 3.5))
+    for ax, metric in zip(axes[0], ("loss", "accuracy"), strict=True):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            values = curves.get(prefix + metric)
+            if values:
+                epochs = np.arange(1, len(values) + 1)
+                ax.plot(epochs, values, marker="o", label=label)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(metric)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return _finish(fig, caption)
+
+
+def plot_confusion_matrix(
+    cm: np.ndarray,
+    class_names: Sequence[str],
+    title: str | None = None,
+    normalize: bool = False,
+    *,
+    caption: str | None = None,
+) -> Figure:
+    """A confusion matrix (rows: true class, columns: predicted class) with counts in cells.
+
+    ``normalize=True`` divides each row by its total, so a cell reads as the share of that
+    class's images (the diagonal is then each class's sensitivity); counts stay in brackets.
+    """
+    counts = np.asarray(cm)
+    n = len(class_names)
+    if counts.shape != (n, n):
+        raise ValueError(f"{n} class names for a confusion matrix of shape {counts.shape}")
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    shown = shares if normalize else counts
+    fig, axes = _figure(figsize=(1.2 * n + 2.5, 1.2 * n + 1.8))
+    ax = axes[0, 0]
+    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, counts.max()))
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    names = [_display(name) for name in class_names]
+    ax.set_xticks(range(n), names, rotation=30, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    threshold = (1 if normalize else max(1, counts.max())) / 2
+    for i in range(n):
+        for j in range(n):
+            text = f"{shares[i, j]:.2f}\n({counts[i, j]})" if normalize else f"{counts[i, j]}"
+            color = "white" if shown[i, j] > threshold else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color)
+    if title:
+        ax.set_title(title)
+    return _finish(fig, caption)
+
+
+def plot_roc(
+    roc: Mapping[str, tuple[np.ndarray, np.ndarray, float]],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+) -> Figure:
+    """One-vs-rest ROC curves, from ``metrics.roc_curves``: ``{class: (fpr, tpr, auc)}``."""
+    fig, axes = _figure(figsize=(4.8, 4.5))
+    ax = axes[0, 0]
+    for name, (fpr, tpr, auc) in roc.items():
+        ax.plot(fpr, tpr, label=f"{_display(name)} (AUC {auc:.2f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="lower right")
+    if title:
+        ax.set_title(title)
+    return _finish(fig, caption)
+
+
+def image_grid(
+    manifest: pd.DataFrame,
+    n_per_class: int = 4,
+    image_size: tuple[int, int] = (128, 128),
+    by: str = "label",
+    *,
+    seed: int = 0,
+    resize: str = "pad",
+    caption: str | None = None,
+) -> Figure:
+    """A few images of each group: one row per ``label`` (or per ``source``).
+
+    Each image is titled with the other column (its source when grouped by label, its label
+    when grouped by source), which makes it visible when classes come from different places.
+    """
+    if by not in ("label", "source"):
+        raise ValueError(f"by must be 'label' or 'source', not {by!r}")
+    other = "source" if by == "label" else "label"
+    groups = sorted(manifest[by].unique())
+    fig, axes = _figure(
+        len(groups), n_per_class, figsize=(1.9 * n_per_class, 2.1 * len(groups) + 0.3)
+    )
+    for row, group in enumerate(groups):
+        rows = manifest[manifest[by] == group]
+        picked = rows.sample(n=min(n_per_class, len(rows)), random_state=seed)
+        for column in range(n_per_class):
+            ax = axes[row, column]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column < len(picked):
+                item = picked.iloc[column]
+                pixels = load_image(item["path"], image_size, resize=resize)
+                ax.imshow(pixels.astype(np.uint8))
+                ax.set_title(_display(str(item[other])), fontsize="small")
+            else:
+                ax.axis("off")
+        axes[row, 0].set_ylabel(_display(str(group)))
+    return _finish(fig, caption)
+
+
+def plot_counts(
+    counts: pd.Series | pd.DataFrame,
+    *,
+    title: str | None = None,
+    ylabel: str = "images",
+    caption: str | None = None,
+) -> Figure:
+    """Bar chart of image counts: a Series (one bar per class, e.g. ``data.class_counts``),
+    or a DataFrame (grouped bars, e.g. columns "paper" and "this run", one row per class)."""
+    table = counts.to_frame() if isinstance(counts, pd.Series) else counts
+    fig, axes = _figure(figsize=(max(4.5, 1.1 * len(table) * max(1, table.shape[1] / 2)), 3.5))
+    ax = axes[0, 0]
+    table.rename(index=_display).plot.bar(ax=ax, rot=0, legend=table.shape[1] > 1)
+    for bars in ax.containers:
+        ax.bar_label(bars, fontsize="small")
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel("")
+    if title:
+        ax.set_title(title)
+    return _finish(fig, caption)

@@ -1,0 +1,46 @@
+"""The Jupyter Book builds with the smoke profile, without a single warning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from book_pages import BookBuild
+
+pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
+
+# Every entry of references.bib, by a surname the rendered bibliography must show.
+BIBLIOGRAPHY_SURNAMES = (
+    "Hemdan",
+    "Soares",
+    "Aboughazala",
+    "Apostolopoulos",
+    "Khan",
+    "Cohen",
+    "Kermany",
+    "Roberts",
+    "DeGrave",
+    "Wilson",
+)
+
+
+def test_book_builds_without_warnings(built_book: BookBuild) -> None:
+    warnings = [line for line in built_book.log.splitlines() if "WARNING" in line]
+    assert built_book.returncode == 0, (
+        f"jupyter-book build -W failed (exit {built_book.returncode}).\n"
+        + ("Warnings:\n" + "\n".join(warnings) if warnings else "")
+        + "\nLast lines of the log:\n"
+        + built_book.log[-4000:]
+    )
+    print(f"book build: {built_book.seconds:.1f} s")
+
+
+def test_every_toc_page_has_html(book_html: Path, toc_page: str) -> None:
+    page = book_html / f"{toc_page}.html"
+    assert page.is_file(), f"{toc_page} is in _toc.yml but {page} was not built"
+
+
+def test_bibliography_lists_every_reference(book_html: Path) -> None:
+    text = (book_html / "book" / "references.html").read_text(encoding="utf-8")
+    missing = [name for name in BIBLIOGRAPHY_SURNAMES if name not in text]
+    assert not missing, f"the References page does not show: {missing}"

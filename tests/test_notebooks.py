@@ -1,0 +1,107 @@
+"""The chapter notebooks: their shared skeleton, and a smoke run of each with papermill."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from book_pages import NOTEBOOKS_DIR, REPO_ROOT, repository_url, toc_docnames
+
+ARTIFACTS_DIR = REPO_ROOT / "tests" / "_artifacts"
+CELL_TIMEOUT_S = 600
+
+
+def cells_tagged(notebook: nbformat.NotebookNode, tag: str) -> list[int]:
+    return [i for i, cell in enumerate(notebook.cells) if tag in cell.metadata.get("tags", [])]
+
+
+# --- Structure (fast, nothing is executed) ----------------------------------------------------
+
+
+def test_toc_notebook_follows_the_chapter_skeleton(toc_notebook: Path) -> None:
+    assert toc_notebook.exists(), f"_toc.yml lists {toc_notebook.name}, which does not exist"
+    notebook = nbformat.read(toc_notebook, as_version=4)
+    nbformat.validate(notebook)
+    name = toc_notebook.name
+
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), (
+        f"{name}: the first cell must be markdown starting with '# Title'"
+    )
+
+    kernelspec = notebook.metadata.get("kernelspec", {})
+    assert kernelspec.get("name") == "python3", (
+        f"{name}: kernelspec name is {kernelspec.get('name')!r}; set it to 'python3'"
+    )
+
+    parameters = cells_tagged(notebook, "parameters")
+    assert len(parameters) == 1, (
+        f"{name}: needs exactly one cell tagged 'parameters', found {len(parameters)}"
+    )
+    assert "PROFILE = None" in notebook.cells[parameters[0]].source, (
+        f"{name}: the parameters cell must define PROFILE = None"
+    )
+
+    colab = cells_tagged(notebook, "colab-setup")
+    assert colab and colab[0] < parameters[0], (
+        f"{name}: needs a cell tagged 'colab-setup' before the parameters cell"
+    )
+    assert f"git+{repository_url()}" in notebook.cells[colab[0]].source, (
+        f"{name}: the colab-setup cell must install from {repository_url()} (see _config.yml)"
+    )
+
+    with_outputs = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not with_outputs, (
+        f"{name}: cells {with_outputs} have outputs or execution counts; clear them before "
+        "committing (Jupyter: Edit > Clear All Outputs)"
+    )
+
+
+def test_every_notebook_is_in_the_toc() -> None:
+    listed = {name for name in toc_docnames() if name.startswith("notebooks/")}
+    on_disk = {f"notebooks/{path.stem}" for path in NOTEBOOKS_DIR.glob("*.ipynb")}
+    missing = sorted(on_disk - listed)
+    assert not missing, f"add these notebooks to _toc.yml (or delete them): {missing}"
+
+
+# --- Smoke run (slow) -------------------------------------------------------------------------
+
+
+@pytest.mark.notebook
+def test_notebook_runs_with_smoke_profile(
+    toc_notebook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the whole chapter with papermill, as CI and a reader with PROFILE="smoke" would."""
+    import papermill
+
+    monkeypatch.setenv("COVIDLAB_PROFILE", "smoke")
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    executed = ARTIFACTS_DIR / toc_notebook.name
+
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(toc_notebook),
+            str(executed),
+            parameters={"PROFILE": "smoke"},
+            kernel_name="python3",
+            cwd=str(NOTEBOOKS_DIR),
+            execution_timeout=CELL_TIMEOUT_S,
+            progress_bar=False,
+        )
+    except Exception as error:  # papermill raises its own errors and nbclient's timeouts
+        pytest.fail(
+            f"{toc_notebook.name} failed under the smoke profile: {error}\n"
+            f"The executed copy is kept at {executed}",
+            pytrace=False,
+        )
+    seconds = time.perf_counter() - started
+    print(f"{toc_notebook.name}: {seconds:.1f} s with papermill")
+    executed.unlink()

@@ -1,0 +1,204 @@
+"""Tests for covidlab.shortcuts: statistics, lung blanking, border strips, leakage, intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from covidlab import shortcuts
+from covidlab.metrics import wilson_interval
+
+
+def _write(path, array, mode):
+    Image.fromarray(array, mode=mode).save(path)
+    return str(path)
+
+
+def test_image_statistics_reads_file_properties_and_border(tmp_path):
+    # a 40x20 (w x h) grey JPEG-free PNG: white border 1 px wide (5 % of 20 rows), black inside
+    pixels = np.zeros((20, 40), dtype=np.uint8)
+    pixels[0, :] = pixels[-1, :] = 255
+    pixels[:, :2] = pixels[:, -2:] = 255
+    stats = shortcuts.image_statistics(_write(tmp_path / "a.png", pixels, "L"))
+    assert (stats["width"], stats["height"]) == (40, 20)
+    assert stats["aspect_ratio"] == 2.0
+    assert (stats["file_format"], stats["pixel_mode"]) == ("PNG", "L")
+    assert stats["border_intensity"] == pytest.approx(1.0)
+    assert stats["mean_intensity"] == pytest.approx(pixels.mean() / 255)
+    assert stats["std_intensity"] == pytest.approx((pixels / 255).std(), rel=1e-5)
+
+
+def test_image_statistics_rgb_jpeg_and_bad_file(tmp_path):
+    rgb = np.full((30, 30, 3), 128, dtype=np.uint8)
+    path = tmp_path / "b.jpg"
+    Image.fromarray(rgb, mode="RGB").save(path, format="JPEG")
+    stats = shortcuts.image_statistics(path)
+    assert (stats["file_format"], stats["pixel_mode"]) == ("JPEG", "RGB")
+    assert stats["mean_intensity"] == pytest.approx(128 / 255, abs=0.01)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"")
+    with pytest.raises(ValueError, match="broken.png"):
+        shortcuts.image_statistics(broken)
+
+
+def test_statistics_features_one_hot_and_table(tmp_path):
+    paths = [
+        _write(tmp_path / "l.png", np.zeros((10, 12), np.uint8), "L"),
+        _write(tmp_path / "rgb.png", np.zeros((10, 10, 3), np.uint8), "RGB"),
+    ]
+    manifest = pd.DataFrame(
+        {"path": paths, "label": ["covid", "normal"], "patient_id": ["p1", "p2"], "source": "t"}
+    )
+    table = shortcuts.image_statistics_table(manifest)
+    assert list(table["label"]) == ["covid", "normal"]
+    features = shortcuts.statistics_features(table)
+    assert list(features["pixel_mode_L"]) == [1.0, 0.0]
+    assert list(features["pixel_mode_RGB"]) == [0.0, 1.0]
+    assert features.dtypes.eq(float).all()
+
+
+def test_lung_mask_blanks_the_centre_only():
+    mask = shortcuts.lung_mask((100, 100))
+    assert mask.shape == (100, 100, 1) and mask.dtype == np.float32
+    assert mask[50, 50, 0] == 0 and mask[16, 16, 0] == 0 and mask[84, 84, 0] == 0
+    assert mask[5, 50, 0] == 1 and mask[50, 95, 0] == 1 and mask[14, 14, 0] == 1
+    assert (1 - mask).mean() == pytest.approx(0.7 * 0.7, abs=0.01)
+
+
+def test_ellipse_region_is_smaller_than_its_rectangle():
+    rectangle = shortcuts.lung_mask((80, 80), shortcuts.Region(0.1, 0.9, 0.1, 0.9))
+    ellipse = shortcuts.lung_mask((80, 80), shortcuts.Region(0.1, 0.9, 0.1, 0.9, "ellipse"))
+    blanked_rectangle, blanked_ellipse = (1 - rectangle).sum(), (1 - ellipse).sum()
+    assert blanked_ellipse / blanked_rectangle == pytest.approx(np.pi / 4, abs=0.03)
+    assert ellipse[12, 12, 0] == 1 and rectangle[12, 12, 0] == 0  # corner of the box
+
+
+def test_bad_regions_raise():
+    with pytest.raises(ValueError, match="top < bottom"):
+        shortcuts.Region(0.8, 0.2, 0.1, 0.9)
+    with pytest.raises(ValueError, match="shape"):
+        shortcuts.Region(0.1, 0.9, 0.1, 0.9, "star")
+    with pytest.raises(ValueError, match="border width"):
+        shortcuts.border_mask((10, 10), 0.6)
+
+
+def test_border_mask_keeps_only_the_strip():
+    mask = shortcuts.border_mask((50, 100), width=0.1)
+    assert mask[0, 0, 0] == 1 and mask[4, 50, 0] == 1 and mask[25, 9, 0] == 1
+    assert mask[5, 10, 0] == 0 and mask[25, 50, 0] == 0
+    assert mask.mean() == pytest.approx(1 - 0.8 * 0.8, abs=0.01)
+
+
+def test_mask_dataset_applies_in_tf_data_pipeline():
+    tf = pytest.importorskip("tensorflow")
+    images = np.full((3, 20, 20, 3), 200.0, dtype=np.float32)
+    labels = np.eye(3, dtype=np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2)
+    mask = shortcuts.lung_mask((20, 20))
+    out_images, out_labels = zip(*shortcuts.mask_dataset(dataset, mask), strict=True)
+    batch = np.concatenate([b.numpy() for b in out_images])
+    np.testing.assert_allclose(batch, images * mask)
+    np.testing.assert_allclose(np.concatenate([b.numpy() for b in out_labels]), labels)
+    assert batch[:, 10, 10].max() == 0 and batch[:, 0, 0].min() == 200
+
+
+def test_small_cnn_shapes():
+    pytest.importorskip("tensorflow")
+    model = shortcuts.small_cnn((32, 32, 3), 3)
+    out = model(np.zeros((2, 32, 32, 3), np.float32)).numpy()
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _patient_manifest(n_patients=20, per_patient=3):
+    rows = []
+    for p in range(n_patients):
+        for i in range(per_patient):
+            rows.append(
+                {
+                    "path": f"/x/{p}_{i}.png",
+                    "label": "covid" if p % 2 else "other",
+                    "patient_id": f"p{p}",
+                    "source": "t",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_leakage_experiment_shows_memorisation_gap():
+    """Each patient has its own random 'fingerprint' and a random label: nothing generalises,
+    but a 1-nearest-neighbour model recognises patients it has seen. Image-level splits score
+    far above chance, patient-level splits near chance."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    manifest = _patient_manifest(40, 3)
+    fingerprints = rng.normal(size=(40, 16))
+    patient = manifest["patient_id"].str[1:].astype(int).to_numpy()
+    features = fingerprints[patient] + 0.05 * rng.normal(size=(len(manifest), 16))
+    results = shortcuts.leakage_experiment(
+        manifest, features, lambda: KNeighborsClassifier(1), seeds=range(4)
+    )
+    assert set(results["split"]) == {"image-level", "patient-level"}
+    patient_rows = results[results["split"] == "patient-level"]
+    assert patient_rows["test_images_with_patient_in_train"].eq(0).all()
+    summary = shortcuts.leakage_summary(results)
+    assert summary.loc["image-level", "mean"] > 0.9
+    assert summary.loc["patient-level", "mean"] < 0.75
+    assert summary.loc["gap", "mean"] == pytest.approx(
+        summary.loc["image-level", "mean"] - summary.loc["patient-level", "mean"]
+    )
+
+
+def test_grouped_cv_predict_never_sees_the_patient():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    manifest = _patient_manifest(20, 2)
+    patient = manifest["patient_id"].str[1:].astype(int).to_numpy()
+    features = patient[:, None].astype(float)  # identical features within a patient
+    predicted = shortcuts.grouped_cv_predict(
+        KNeighborsClassifier(1), features, manifest["label"], manifest["patient_id"], n_splits=4
+    )
+    # the nearest neighbour is a *different* patient, whose label alternates: mostly wrong
+    assert (predicted == manifest["label"]).mean() < 0.5
+
+
+def test_accuracy_with_interval_uses_wilson():
+    result = shortcuts.accuracy_with_interval(["a", "b", "a", "a"], ["a", "b", "b", "a"])
+    assert (result["correct"], result["n"], result["accuracy"]) == (3, 4, 0.75)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(wilson_interval(3, 4))
+
+
+def test_headlines_are_consistent_and_intervals_shrink_with_n():
+    table = shortcuts.headline_intervals()
+    assert set(table["paper"]) == {
+        "covidx_net",
+        "soares",
+        "aboughazala",
+        "apostolopoulos",
+        "coronet",
+    }
+    # 'correct' agrees with the reported value to the reported precision
+    np.testing.assert_allclose(table["correct"] / table["n_test"], table["value"], atol=0.006)
+    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+    widths = table.set_index("paper")["ci_width"]
+    assert widths["covidx_net"] > 0.3 > widths["soares"] > widths["coronet"]
+
+
+def test_plot_headline_intervals_has_one_point_per_paper():
+    pytest.importorskip("matplotlib")
+    fig = shortcuts.plot_headline_intervals(shortcuts.headline_intervals(), caption="test")
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 5 and "n = 10" in labels[0]
+
+
+def test_reporting_checklist_covers_every_paper_and_item():
+    from covidlab import papers
+
+    checklist = shortcuts.REPORTING_CHECKLIST
+    assert list(checklist.columns) == list(papers.ALL)
+    assert tuple(checklist.index) == shortcuts.CHECKLIST_ITEMS
+    assert set(checklist.to_numpy().ravel()) <= {"yes", "partial", "no"}
+    assert set(shortcuts.REPORTING_NOTES) == set(papers.ALL)

@@ -1,0 +1,79 @@
+"""Soares & Soares (2020): the reported numbers, the authors' head, the split, the probe."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from covidlab import data, papers, profiles
+from covidlab.papers import soares
+
+SPEC = papers.get("soares")
+
+
+def test_figure2_matrix_and_accuracy_table_agree_on_vgg16():
+    cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
+    reported = SPEC.reported["accuracy"].table["accuracy (%)"]
+    assert cm.sum() == 75 and np.trace(cm) == 73
+    assert round(100 * np.trace(cm) / cm.sum(), 1) == reported["VGG16"]
+
+
+@pytest.mark.parametrize("model", ["Xception", "ResNet50"])
+def test_xception_and_resnet_accuracies_are_not_counts_of_75_or_30_images(model):
+    value = SPEC.reported["accuracy"].table.loc[model, "accuracy (%)"]
+    for total in (75, 30):
+        assert all(round(100 * k / total, 1) != value for k in range(total + 1))
+
+
+def test_vgg16_head_at_237_pixels_has_the_authors_sizes():
+    model = SPEC.build_model("VGG16")
+    assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 512
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == (4608 * 20 + 20) + (20 * 3 + 3)
+
+
+def test_base_is_frozen_unless_asked_and_small_inputs_still_build():
+    frozen = SPEC.build_model("ResNet50", input_shape=(32, 32, 3))
+    unfrozen = SPEC.build_model("ResNet50", input_shape=(32, 32, 3), base_trainable=True)
+    assert frozen.get_layer("flatten").output.shape[-1] == 2048  # 1x1 map, 1x1 pool
+    assert len(unfrozen.trainable_weights) > len(frozen.trainable_weights) == 4
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    out = tmp_path_factory.mktemp("soares")
+    return data.synthetic_manifest(
+        out, SPEC.classes, 10, image_size=(32, 32), seed=0, patients_per_class=10
+    )
+
+
+def test_split_takes_test_first_then_validation_from_the_rest(manifest):
+    train, validation, test = soares.train_validation_test_split(manifest, seed=0)
+    assert len(test) == 6 and len(validation) == 3 and len(train) == 21
+    data.assert_patient_disjoint(train, test)
+    data.assert_patient_disjoint(train, validation)
+    data.assert_patient_disjoint(validation, test)
+
+
+def test_accuracy_comparison_puts_wilson_interval_beside_the_paper():
+    cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
+    table = soares.accuracy_comparison({"VGG16": cm}, run="run")
+    assert table.loc["VGG16", ("paper", "paper (%)")] == 97.3
+    assert table.loc["VGG16", ("run", "95% CI (%)")] == "90.8-99.3"
+    assert np.isnan(table.loc["Xception", ("run", "this run (%)")])
+
+
+def test_per_class_table_reads_like_the_figure2_text():
+    cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
+    table = soares.per_class_table(cm, SPEC.classes)
+    assert table.loc["normal", "images"] == 17 and table.loc["normal", "right"] == 15
+    assert table.loc["normal", "sensitivity"] == 0.882
+    assert table.loc["covid", "95% CI"] == "0.91-1.00"
+
+
+def test_linear_probe_scores_every_test_image(manifest):
+    config = dataclasses.replace(profiles.resolve("soares", "smoke"), batch_size=8)
+    train, _, test = soares.train_validation_test_split(manifest, seed=0)
+    model = SPEC.build_model("VGG16", input_shape=(*config.image_size, 3))
+    cm = soares.linear_probe(model, train, test, config)
+    assert cm.shape == (3, 3) and cm.sum() == len(test)
