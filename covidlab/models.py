@@ -19,23 +19,7 @@ import keras
 import pandas as pd
 from keras import applications
 
-
-@dataclass(frozen=True)
-class Head:
-    """The classifier put on top of a backbone.
-
-    ``pooling``: "avg", "max", "flatten" or None (the backbone's feature map goes straight to the
-    dense layers, only valid when it is already flat; ``build_classifier`` rejects it because a
-    backbone without its top never is). ``hidden_units``: sizes of the hidden dense layers;
-    ``dropout``: rate of a Dropout layer put in front of each hidden layer, or in front of the
-    output layer when there is no hidden layer. That order is CoroNet's: Flatten, Dropout,
-    Dense(256), Dense(4) (Khan et al. 2020, Table II).
-    """
-
-    pooling: str | None = "avg"
-    hidden_units: tuple[int, ...] = ()
-    dropout: float = 0.0
-    activation: str = "relu"
+from covidlab.heads import Head  # noqa: F401  (re-exported: models.Head)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ def read_kermany(root: str | Path) -> pd.DataFrame:
     rows, unknown = [], []
     for image in sorted(p for p in tree.glob("*/*/*") if p.suffix.lower() in IMAGE_SUFFIXES):
         split, folder = image.parent.parent.name, image.parent.name
-        parsed = _parse_kermany_name(image.name)
+        parsed = parse_kermany_name(image.name)
         if folder.upper() not in ("NORMAL", "PNEUMONIA") or parsed is None:
             unknown.append(str(image))
             continue
@@ -355,7 +355,13 @@ def _kermany_tree(root: Path) -> Path:
     )
 
 
-def _parse_kermany_name(name: str) -> tuple[str, str] | None:
+def parse_kermany_name(name: str) -> tuple[str, str] | None:
+    """``(label, patient key)`` from a Kermany file name, or None when it is not one.
+
+    ``person12_bacteria_46.jpeg`` gives ``("bacterial", "person12")``,
+    ``IM-0115-0001.jpeg`` gives ``("normal", "IM-0115")`` and
+    ``NORMAL2-IM-0115-0001.jpeg`` gives ``("normal", "NORMAL2-IM-0115")``.
+    """
     if match := _KERMANY_PNEUMONIA.match(name):
         return _KERMANY_TYPES[match.group(2).lower()], match.group(1).lower()
     if match := _KERMANY_NORMAL.match(name):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from covidlab.models import Head
+from covidlab.heads import Head
 from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
 
 if TYPE_CHECKING:
@@ -313,7 +313,7 @@ def load_dataset(config: RunConfig) -> RecipeResult:
         return recipes.RecipeResult(SPEC.key, manifest, table, ["synthetic images"])
     return recipes.build_recipe(
         SPEC.key,
-        profiles._sources_dir(config),
+        profiles.sources_dir(config),
         seed=config.seed,
         max_per_class=config.max_per_class,
     )

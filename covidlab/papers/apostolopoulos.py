@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from covidlab import metrics
-from covidlab.models import Head
+from covidlab.heads import Head
 from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
 
 if TYPE_CHECKING:
@@ -267,16 +267,6 @@ DATASETS = {
     ),
 }
 
-#: The backbones each profile trains when the chapter's ``BACKBONES`` is None: smoke trains the
-#: cheapest one at its smallest input; demo the two the paper ranks best (Tables 3-4), which
-#: train in minutes on a CPU (InceptionV3, Xception and InceptionResNetV2 need 75 px inputs and
-#: several minutes each); paper all five.
-PROFILE_BACKBONES = {
-    "smoke": ("MobileNetV2",),
-    "demo": ("VGG19", "MobileNetV2"),
-    "paper": tuple(SPEC.models),
-}
-
 
 def load_dataset(config: RunConfig, dataset: str = "Dataset_1") -> RecipeResult:
     """The manifest and requested / available / used table of one dataset under ``config``.
@@ -312,7 +302,7 @@ def load_dataset(config: RunConfig, dataset: str = "Dataset_1") -> RecipeResult:
         scale = min(1.0, config.max_per_class / info.counts["covid"])
     return recipes.build_recipe(
         SPEC.key,
-        profiles._sources_dir(config),
+        profiles.sources_dir(config),
         variant=info.variant,
         seed=config.seed,
         scale=scale,

@@ -9,13 +9,12 @@ Reported numbers are stored as printed (percent) and cited to their table.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from covidlab.models import Head
+from covidlab.heads import Head
 from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ LABEL_MERGES: dict[str, dict[str, str]] = {
 }
 
 # The paper gives no epoch count for the 3-class and binary fine-tuning; our choice (a quarter
-# of the 80 epochs of the 4-class model), see ``choices``.
+# of the 80 epochs of the 4-class model), see ``choices`` and :func:`fine_tune_epochs`.
 FINE_TUNE_EPOCHS = 20
 
 # The size the text states; Table II's 5x5x2048 Xception output needs 135-166 px instead.
@@ -94,65 +93,7 @@ _TABLE_V = pd.DataFrame(
 )
 
 
-@dataclass(frozen=True)
-class CoroNetSpec(PaperSpec):
-    """PaperSpec whose ``build_model`` keeps Table II's layer order (see :func:`build_coronet`)."""
-
-    def build_model(
-        self,
-        model_name: str | None = None,
-        *,
-        input_shape: tuple[int, int, int] | None = None,
-        weights: str | None = None,
-        num_classes: int | None = None,
-    ) -> keras.Model:
-        """CoroNet for ``num_classes`` classes (default 4) at ``input_shape`` (default 150x150)."""
-        name = model_name or self.default_model
-        if name not in self.models:
-            raise KeyError(
-                f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
-            )
-        head = self.models[name].head
-        return build_coronet(
-            num_classes or len(self.classes),
-            input_shape=input_shape or (*self.input_size, 3),
-            weights=weights,
-            dropout=head.dropout,
-            hidden_units=head.hidden_units[0],
-        )
-
-
-def build_coronet(
-    num_classes: int = 4,
-    *,
-    input_shape: tuple[int, int, int] = (150, 150, 3),
-    weights: str | None = None,
-    dropout: float = 0.5,
-    hidden_units: int = 256,
-) -> keras.Model:
-    """Khan et al. (2020), Table II: Xception -> Flatten -> Dropout -> Dense(256) -> softmax.
-
-    Pixels in [0, 255] go through Xception's ``preprocess_input`` inside the model, as every
-    ``covidlab.models.build_classifier`` model does. The whole network trains ("end to end").
-    Layer names follow Table II so ``model.summary()`` reads like the paper.
-    """
-    import keras
-
-    from covidlab.models import Preprocess, build_backbone
-
-    base = build_backbone("Xception", input_shape, weights)
-    base.trainable = True
-    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
-    x = Preprocess("Xception", name="preprocess")(inputs)
-    x = base(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dropout(dropout, name="dropout")(x)
-    x = keras.layers.Dense(hidden_units, activation="relu", name="dense")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="dense_1")(x)
-    return keras.Model(inputs, outputs, name=f"coronet_{num_classes}class")
-
-
-SPEC = CoroNetSpec(
+SPEC = PaperSpec(
     key="coronet",
     short_name="CoroNet",
     citation="khan2020coronet",
@@ -173,8 +114,7 @@ SPEC = CoroNetSpec(
     models={
         "CoroNet": ModelSpec(
             "Xception",
-            # Same layers as Head(...) builds, but Table II puts the dropout before the
-            # 256-unit layer: CoroNetSpec.build_model builds that order (build_coronet).
+            # Flatten -> Dropout(0.5) -> Dense(256, relu) -> softmax, Table II's order.
             Head(pooling="flatten", hidden_units=(256,), dropout=0.5),
             base_trainable=True,
         )
@@ -207,8 +147,8 @@ SPEC = CoroNetSpec(
         "test; the paper splits images at random.",
         "3-class and binary models: the trained 4-class model of each fold with a new output "
         "layer, trained on the same fold's training images with merged labels and tested on "
-        "its test images, all layers trainable, Adam 1e-4, batch 10, 20 epochs (the paper "
-        "gives no epoch count).",
+        "its test images, all layers trainable, Adam 1e-4, batch 10, for a quarter of the "
+        "4-class epochs: 20 of 80 in the paper profile (the paper gives no epoch count).",
         "Table V is set beside macro averages for the 4- and 3-class models and COVID-19 as the "
         "positive class for the binary model, the conventions the printed numbers fit.",
     ),
@@ -244,6 +184,17 @@ SPEC = CoroNetSpec(
         "matrix cannot give).",
     ),
 )
+
+
+def fine_tune_epochs(epochs: int) -> int:
+    """Fine-tuning epochs for a run whose 4-class model trains ``epochs`` epochs.
+
+    Keeps our paper-profile ratio (:data:`FINE_TUNE_EPOCHS` = 20 of 80) at any scale, with at
+    least one epoch: 80 -> 20, 4 -> 1.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    return max(1, round(epochs * FINE_TUNE_EPOCHS / SPEC.epochs))
 
 
 def task_manifest(manifest: pd.DataFrame, task: str) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from covidlab.models import Head
+from covidlab.heads import Head
 from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
 
 if TYPE_CHECKING:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from covidlab.heads import Head
+
 if TYPE_CHECKING:  # keras is imported lazily: reading a paper's facts needs no TensorFlow
     import keras
-
-    from covidlab.models import Head
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,128 @@
+"""COVIDX-Net (Hemdan et al. 2020): spec, Rosebrock's 50 files, leakage counts, F1 arithmetic."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from covidlab import data, metrics, models, papers, profiles
+from covidlab.papers import covidx_net
+
+SPEC = papers.get("covidx_net")
+
+
+def test_spec_has_the_papers_settings_and_seven_backbones():
+    assert (SPEC.input_size, SPEC.optimizer, SPEC.learning_rate) == ((224, 224), "sgd", 1e-3)
+    assert (SPEC.batch_size, SPEC.epochs, SPEC.test_fraction) == (7, 50, 0.2)
+    assert list(SPEC.models) == [
+        "VGG19",
+        "DenseNet201",
+        "InceptionV3",
+        "ResNetV2",
+        "InceptionResNetV2",
+        "Xception",
+        "MobileNetV2",
+    ]
+    assert SPEC.models["ResNetV2"].backbone == "ResNet50V2"
+    assert all(m.backbone in models.BACKBONES for m in SPEC.models.values())
+    assert set(covidx_net.PAPER_SAYS) == set(SPEC.models)
+    assert len(SPEC.choices) >= 5 and len(SPEC.ambiguities) >= 5
+
+
+def test_head_is_pooling_and_one_softmax_layer_on_a_trainable_base():
+    model = SPEC.build_model("MobileNetV2", input_shape=(32, 32, 3))
+    assert [layer.name for layer in model.layers[-2:]] == ["pool", "predictions"]
+    assert model.get_layer("predictions").count_params() == 1280 * 2 + 2
+    counts = models.parameter_counts(model)
+    assert counts["trainable"] > 0.95 * counts["total"]  # only BN statistics are frozen
+
+
+def test_dataset_list_has_25_covid_images_from_12_patients():
+    listing = covidx_net.dataset_list()
+    data.validate_manifest(listing)
+    assert dict(listing["label"].value_counts()) == {"covid": 25, "normal": 25}
+    table = covidx_net.patients_table(listing)
+    assert table.loc["covid", "patients"] == 12
+    assert table.loc["covid", "most_images_of_one_patient"] == 4
+    assert table.loc["normal", "patients"] == 25  # one image per Kermany patient
+    normal = listing[listing["label"] == "normal"]
+    assert dict(normal["true_label"].value_counts()) == {"bacterial": 12, "normal": 7, "viral": 6}
+
+
+def test_image_level_splits_leak_and_patient_level_splits_do_not():
+    counts = covidx_net.sibling_leak(covidx_net.dataset_list(), 0.2, seeds=range(20))
+    by_split = counts.groupby("split")["test_images_with_sibling_in_train"]
+    assert by_split.max()["patient-level"] == 0
+    assert by_split.mean()["image-level"] > 1
+    summary = covidx_net.sibling_leak_summary(counts)
+    assert summary.loc["patient-level", "splits with a leak"] == 0
+    assert (counts.loc[counts["split"] == "image-level", "n_test"] == 10).all()
+
+
+def test_the_papers_f1_scores_are_one_misclassified_normal_image():
+    found = covidx_net.matrices_with_f1(0.89, 0.91, n_test=10)
+    assert sorted(int(np.trace(m)) for m in found) == [9, 9]  # one error, whichever class
+    (cm,) = [m for m in found if list(m.sum(axis=1)) == [5, 5]]  # a stratified 5 + 5 test set
+    np.testing.assert_array_equal(cm, [[4, 1], [0, 5]])
+    np.testing.assert_allclose(metrics.f1_score(cm), [8 / 9, 10 / 11])
+    low, high = metrics.wilson_interval(9, 10)
+    assert (round(low, 2), round(high, 2)) == (0.6, 0.98)
+
+
+def test_comparison_table_reads_the_confusion_matrices():
+    table = covidx_net.comparison_table(
+        {"VGG19": np.array([[4, 1], [0, 5]]), "InceptionV3": np.array([[0, 5], [0, 5]])},
+        {"VGG19": {"total": 10, "trainable": 8}, "InceptionV3": {"total": 3, "trainable": 1}},
+        run="test",
+    )
+    assert table.loc["VGG19", "accuracy"] == pytest.approx(0.9)
+    assert table.loc["VGG19", "95% CI"] == "0.60-0.98"
+    assert table.loc["InceptionV3", "f1 normal"] == 0.0  # no normal image predicted
+    assert table.loc["InceptionV3", "predicted covid"] == 10
+    assert table.loc["VGG19", "predicted covid"] == 6
+    assert table.loc["InceptionV3", "trainable"] == 1
+    assert "worst" in table.loc["InceptionV3", "paper (text)"]
+
+
+def test_demo_data_tops_up_the_normal_class_with_stand_ins_of_the_same_kinds(shared_data):
+    config = profiles.resolve("covidx_net", "demo")
+    result = covidx_net.load_dataset(config, top_up_normal=True)
+    manifest = result.manifest
+    normal = manifest[manifest["label"] == "normal"]
+    assert len(normal) == 25
+    assert dict(normal["true_label"].value_counts()) == {"bacterial": 12, "normal": 7, "viral": 6}
+    listed = set(covidx_net.dataset_list()["path"])
+    stand_ins = normal[~normal["in_list"]]
+    assert not stand_ins["path"].map(lambda p: Path(p).name).isin(listed).any()
+    normal_patients = normal["patient_id"]
+    assert normal_patients.is_unique  # stand-ins are new patients
+    covid = manifest[manifest["label"] == "covid"]
+    assert covid["in_list"].all()  # COVID-19 is never topped up
+    assert "stand-ins" in " ".join(result.table["drawn_from"])
+    untouched = covidx_net.load_dataset(config, top_up_normal=False).manifest
+    assert untouched["in_list"].all()
+
+
+def test_resolve_keeps_the_papers_batch_and_trains_mobilenet_only_in_smoke():
+    smoke = covidx_net.resolve("smoke")
+    assert smoke.models == profiles.PROFILE_MODELS["covidx_net"]["smoke"] == ("MobileNetV2",)
+    assert (smoke.batch_size, smoke.run_eagerly, smoke.image_size) == (7, True, (32, 32))
+    assert covidx_net.resolve("demo").image_size == (64, 64)
+    demo = covidx_net.resolve("demo", backbones=["VGG19", "InceptionV3"])
+    assert demo.models == ("VGG19", "InceptionV3") and demo.image_size == (75, 75)
+    paper = covidx_net.resolve("paper", seed=3)
+    assert paper.models == tuple(SPEC.models) and paper.seed == 3
+    assert (paper.image_size, paper.epochs, paper.batch_size) == ((224, 224), 50, 7)
+    assert not paper.run_eagerly and paper.weights == "imagenet"
+
+
+def test_paper_cost_table_counts_the_model_at_224_pixels():
+    table = covidx_net.paper_cost_table(["MobileNetV2"], n_images=40, epochs=50)
+    row = table.loc["MobileNetV2"]
+    # Keras' MobileNetV2 without its top has 2,257,984 parameters; the head adds 1280 x 2 + 2
+    assert row["parameters"] == 2_257_984 + 1280 * 2 + 2
+    assert row["parameters"] == row["trainable"] + row["non-trainable"]
+    assert 0.5 < row["forward GFLOP / image"] < 0.7  # ~0.3 GMACs at 224x224
+    assert row["training TFLOP"] == pytest.approx(
+        3 * row["forward GFLOP / image"] * 40 * 50 / 1000, abs=0.05
+    )
