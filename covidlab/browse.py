@@ -36,7 +36,7 @@ from covidlab.data import load_image, synthetic_manifest
 from covidlab.download import SOURCES, locate_sources
 from covidlab.recipes import RECIPES, RecipeResult, build_recipe, rosebrock_list
 from covidlab.sources import find_duplicates, read_actualmed, read_cohen, read_figure1, read_kermany
-from covidlab.viz import _display, _figure, _finish  # the same figure plumbing as viz
+from covidlab.viz import add_caption, display_name, new_figure
 
 #: What each profile reads, in words (used in banners and figure captions).
 PROFILE_DATA = {
@@ -263,11 +263,11 @@ def plot_recipe_counts(counts: pd.DataFrame, *, caption: str | None = None) -> F
     recipes = list(dict.fromkeys(counts["recipe"]))
     ncols = 3
     nrows = -(-len(recipes) // ncols)
-    fig, axes = _figure(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows))
+    fig, axes = new_figure(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows))
     for ax, name in zip(axes.flat, recipes, strict=False):
         rows = counts[counts["recipe"] == name]
         labels = [
-            _display(c).replace(" ", "\n")
+            display_name(c).replace(" ", "\n")
             + ("" if d in (c, "Rosebrock's list, by file name") else f"\n({d})")
             for c, d in zip(rows["class"], rows["drawn_from"], strict=True)
         ]
@@ -281,13 +281,13 @@ def plot_recipe_counts(counts: pd.DataFrame, *, caption: str | None = None) -> F
         ax.axis("off")
     axes.flat[0].set_ylabel("images")
     axes.flat[0].legend(fontsize="x-small")
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def rosebrock_truth() -> pd.DataFrame:
     """Rosebrock's COVIDX-Net folders against what the file names say the images are."""
     listing = rosebrock_list()
-    table = pd.crosstab(listing["folder"], listing["true_label"].map(_display), margins=True)
+    table = pd.crosstab(listing["folder"], listing["true_label"].map(display_name), margins=True)
     return table.rename_axis(index="Rosebrock's folder", columns="true label")
 
 
@@ -356,7 +356,7 @@ def _original_sizes(folder: Path) -> dict[str, dict[str, int]]:
 def plot_image_sizes(table: pd.DataFrame, *, caption: str | None = None) -> Figure:
     """Original width against height, and the aspect ratio, per source (from :func:`catalogue`)."""
     present = table[table["present"]]
-    fig, axes = _figure(1, 2, figsize=(10, 3.8))
+    fig, axes = new_figure(1, 2, figsize=(10, 3.8))
     scatter, hist = axes[0]
     bins = np.linspace(0.5, 2.0, 31)
     for source, rows in present.groupby("source"):
@@ -378,7 +378,7 @@ def plot_image_sizes(table: pd.DataFrame, *, caption: str | None = None) -> Figu
     hist.set_xlabel("aspect ratio (width / height)")
     hist.set_ylabel("images")
     hist.legend(fontsize="small")
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def view_counts(table: pd.DataFrame) -> pd.DataFrame:
@@ -395,12 +395,12 @@ def plot_views(table: pd.DataFrame, *, caption: str | None = None) -> Figure:
     totals = counts.sum(axis=1)
     shares = 100 * counts.div(totals, axis=0)
     shares.index = [f"{source} ({total})" for source, total in totals.items()]
-    fig, axes = _figure(figsize=(7.5, 0.6 * len(shares) + 1.6))
+    fig, axes = new_figure(figsize=(7.5, 0.6 * len(shares) + 1.6))
     shares.plot.barh(stacked=True, ax=axes[0, 0], width=0.7, colormap="tab20")
     axes[0, 0].set_xlabel("share of the source's images (%)")
     axes[0, 0].set_xlim(0, 100)
     axes[0, 0].legend(title="view", fontsize="small", bbox_to_anchor=(1.02, 1), loc="upper left")
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 # --- Patients and duplicates -----------------------------------------------------------------
@@ -451,12 +451,12 @@ def image_row(
 ) -> Figure:
     """The images of ``rows`` in a grid, each titled with its label, view and day."""
     nrows = max(1, -(-len(rows) // ncols))
-    fig, axes = _figure(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows + 0.4))
+    fig, axes = new_figure(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows + 0.4))
     for ax in axes.flat:
         ax.axis("off")
     for ax, (_, item) in zip(axes.flat, rows.iterrows(), strict=False):
         ax.imshow(load_image(item["path"], image_size, resize="pad").astype(np.uint8))
-        parts = [_display(str(item["label"])), str(item.get("view", "") or "")]
+        parts = [display_name(str(item["label"])), str(item.get("view", "") or "")]
         day = item.get("meta_offset")
         if isinstance(day, str) and day.strip():
             parts.append(f"day {day}")
@@ -466,7 +466,7 @@ def image_row(
         )
     if title:
         fig.suptitle(title)
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def _short(name: str, width: int = 30) -> str:

@@ -9,12 +9,12 @@ whether a model looks at the lungs or at text, arrows and borders.
 from __future__ import annotations
 
 import keras
-import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
 from covidlab.models import find_backbone
+from covidlab.viz import add_caption, new_figure
 
 # Layers whose 4-D output is a feature map worth explaining; pooling, padding, cropping,
 # dropout and normalisation layers only resample or rescale the map before them.
@@ -94,7 +94,7 @@ def plot_grad_cam(
     images = _as_batch(images)
     heatmaps, probabilities = _grad_cam_and_probabilities(model, images, class_index, layer_name)
     explained = _target_classes(probabilities, class_index)
-    fig, axes = plt.subplots(len(images), 2, figsize=(6, 3 * len(images)), squeeze=False)
+    fig, axes = new_figure(len(images), 2, figsize=(6, 3 * len(images)))
     for row, (image, heatmap, probs) in enumerate(
         zip(images, heatmaps, probabilities, strict=True)
     ):
@@ -110,10 +110,7 @@ def plot_grad_cam(
         axes[row, 1].set_title(title)
         for ax in axes[row]:
             ax.axis("off")
-    if caption:
-        fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, color="grey")
-    fig.tight_layout(rect=(0, 0.03 if caption else 0, 1, 1))
-    return fig
+    return add_caption(fig, caption)
 
 
 def _grad_cam_and_probabilities(model, images, class_index, layer_name):

@@ -304,14 +304,11 @@ def plot_masked_examples(
     caption: str | None = None,
 ) -> matplotlib.figure.Figure:
     """A few images per class (rows) as each mask leaves them (columns)."""
-    import matplotlib.pyplot as plt
-
     from covidlab.data import load_image
+    from covidlab.viz import add_caption, new_figure
 
     picks = _sample_per_label(manifest, n_per_class, seed)
-    fig, axes = plt.subplots(
-        len(picks), len(masks), figsize=(2.2 * len(masks), 2.2 * len(picks)), squeeze=False
-    )
+    fig, axes = new_figure(len(picks), len(masks), figsize=(2.2 * len(masks), 2.2 * len(picks)))
     for row, record in picks.iterrows():
         image = load_image(record["path"], image_size)
         for col, (name, mask) in enumerate(masks.items()):
@@ -324,10 +321,7 @@ def plot_masked_examples(
                 ax.set_title(name, fontsize=9)
             if col == 0:
                 ax.set_ylabel(record["label"], fontsize=9)
-    if caption:
-        fig.text(0.01, 0.005, caption, fontsize=7, color="grey")
-    fig.tight_layout(rect=(0, 0.03 if caption else 0, 1, 1))
-    return fig
+    return add_caption(fig, caption)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -515,9 +509,10 @@ def plot_headline_intervals(
     table: pd.DataFrame, *, caption: str | None = None
 ) -> matplotlib.figure.Figure:
     """Each paper's headline number with its Wilson interval, labelled with the test size."""
-    import matplotlib.pyplot as plt
+    from covidlab.viz import add_caption, new_figure
 
-    fig, ax = plt.subplots(figsize=(7, 0.6 * len(table) + 1.2))
+    fig, axes = new_figure(figsize=(7, 0.6 * len(table) + 1.2))
+    ax = axes[0, 0]
     y = np.arange(len(table))[::-1]
     ax.errorbar(
         table["value"],
@@ -532,10 +527,7 @@ def plot_headline_intervals(
     ax.set_xlabel("headline accuracy with 95 % Wilson interval")
     ax.set_xlim(min(0.5, float(table["ci_low"].min()) - 0.02), 1.0)
     ax.grid(axis="x", alpha=0.3)
-    if caption:
-        fig.text(0.01, 0.005, caption, fontsize=7, color="grey")
-    fig.tight_layout(rect=(0, 0.03 if caption else 0, 1, 1))
-    return fig
+    return add_caption(fig, caption)
 
 
 # ----------------------------------------------------------------------------------------------

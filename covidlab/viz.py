@@ -19,19 +19,26 @@ from matplotlib.ticker import MaxNLocator
 from covidlab.data import CLASS_NAMES_DISPLAY, load_image
 
 
-def _figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
+def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
+    """A figure and a 2-D array of axes that pyplot does not keep.
+
+    Closed in pyplot at once, so a notebook shows it once, when a cell returns it; every
+    figure function of the package starts here.
+    """
     fig, axes = plt.subplots(nrows, ncols, squeeze=False, layout="constrained", **kwargs)
-    plt.close(fig)  # returned, not shown: the caller decides
+    plt.close(fig)
     return fig, axes
 
 
-def _finish(fig: Figure, caption: str | None) -> Figure:
+def add_caption(fig: Figure, caption: str | None) -> Figure:
+    """Write ``caption`` (e.g. the run's profile tag) in small grey text under the figure."""
     if caption:
         fig.supxlabel(caption, fontsize="small", color="grey")
     return fig
 
 
-def _display(name: str) -> str:
+def display_name(name: str) -> str:
+    """The display name of a class, e.g. ``"covid"`` -> ``"COVID-19"``."""
     return CLASS_NAMES_DISPLAY.get(name, name)
 
 
@@ -42,7 +49,7 @@ def plot_history(history, *, title: str | None = None, caption: str | None = Non
     ``RunResult.history``.
     """
     curves: Mapping[str, Sequence[float]] = getattr(history, "history", history)
-    fig, axes = _figure(1, 2, figsize=(9, 3.5))
+    fig, axes = new_figure(1, 2, figsize=(9, 3.5))
     for ax, metric in zip(axes[0], ("loss", "accuracy"), strict=True):
         for prefix, label in (("", "training"), ("val_", "validation")):
             values = curves.get(prefix + metric)
@@ -55,7 +62,7 @@ def plot_history(history, *, title: str | None = None, caption: str | None = Non
         ax.legend()
     if title:
         fig.suptitle(title)
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def plot_confusion_matrix(
@@ -78,11 +85,11 @@ def plot_confusion_matrix(
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     shown = shares if normalize else counts
-    fig, axes = _figure(figsize=(1.2 * n + 2.5, 1.2 * n + 1.8))
+    fig, axes = new_figure(figsize=(1.2 * n + 2.5, 1.2 * n + 1.8))
     ax = axes[0, 0]
     image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, counts.max()))
     fig.colorbar(image, ax=ax, shrink=0.8)
-    names = [_display(name) for name in class_names]
+    names = [display_name(name) for name in class_names]
     ax.set_xticks(range(n), names, rotation=30, ha="right")
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted class")
@@ -95,7 +102,7 @@ def plot_confusion_matrix(
             ax.text(j, i, text, ha="center", va="center", color=color)
     if title:
         ax.set_title(title)
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def plot_roc(
@@ -105,10 +112,10 @@ def plot_roc(
     caption: str | None = None,
 ) -> Figure:
     """One-vs-rest ROC curves, from ``metrics.roc_curves``: ``{class: (fpr, tpr, auc)}``."""
-    fig, axes = _figure(figsize=(4.8, 4.5))
+    fig, axes = new_figure(figsize=(4.8, 4.5))
     ax = axes[0, 0]
     for name, (fpr, tpr, auc) in roc.items():
-        ax.plot(fpr, tpr, label=f"{_display(name)} (AUC {auc:.2f})")
+        ax.plot(fpr, tpr, label=f"{display_name(name)} (AUC {auc:.2f})")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="chance")
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
@@ -117,7 +124,7 @@ def plot_roc(
     ax.legend(loc="lower right")
     if title:
         ax.set_title(title)
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
 
 
 def image_grid(
@@ -139,7 +146,7 @@ def image_grid(
         raise ValueError(f"by must be 'label' or 'source', not {by!r}")
     other = "source" if by == "label" else "label"
     groups = sorted(manifest[by].unique())
-    fig, axes = _figure(
+    fig, axes = new_figure(
         len(groups), n_per_class, figsize=(1.9 * n_per_class, 2.1 * len(groups) + 0.3)
     )
     for row, group in enumerate(groups):
@@ -153,11 +160,11 @@ def image_grid(
                 item = picked.iloc[column]
                 pixels = load_image(item["path"], image_size, resize=resize)
                 ax.imshow(pixels.astype(np.uint8))
-                ax.set_title(_display(str(item[other])), fontsize="small")
+                ax.set_title(display_name(str(item[other])), fontsize="small")
             else:
                 ax.axis("off")
-        axes[row, 0].set_ylabel(_display(str(group)))
-    return _finish(fig, caption)
+        axes[row, 0].set_ylabel(display_name(str(group)))
+    return add_caption(fig, caption)
 
 
 def plot_counts(
@@ -170,13 +177,13 @@ def plot_counts(
     """Bar chart of image counts: a Series (one bar per class, e.g. ``data.class_counts``),
     or a DataFrame (grouped bars, e.g. columns "paper" and "this run", one row per class)."""
     table = counts.to_frame() if isinstance(counts, pd.Series) else counts
-    fig, axes = _figure(figsize=(max(4.5, 1.1 * len(table) * max(1, table.shape[1] / 2)), 3.5))
+    fig, axes = new_figure(figsize=(max(4.5, 1.1 * len(table) * max(1, table.shape[1] / 2)), 3.5))
     ax = axes[0, 0]
-    table.rename(index=_display).plot.bar(ax=ax, rot=0, legend=table.shape[1] > 1)
+    table.rename(index=display_name).plot.bar(ax=ax, rot=0, legend=table.shape[1] > 1)
     for bars in ax.containers:
         ax.bar_label(bars, fontsize="small")
     ax.set_ylabel(ylabel)
     ax.set_xlabel("")
     if title:
         ax.set_title(title)
-    return _finish(fig, caption)
+    return add_caption(fig, caption)
