@@ -73,16 +73,16 @@ def load_common_data(profile: str, *, seed: int = 0) -> tuple[pd.DataFrame, str]
     """The common manifest (classes :data:`CLASSES`) and a one-line description of it.
 
     smoke: synthetic images; demo / paper: Apostolopoulos' Dataset_2 recipe from the sources
-    (:func:`covidlab.download.locate_sources`), capped per class on the demo profile.
+    (:func:`covidlab.profiles.sources_dir`), capped per class on the demo profile.
     """
     config = profiles.resolve("apostolopoulos", profile, seed=seed, classes=CLASSES)
     if config.data == "synthetic":
         manifest = profiles.load_data(config)
         return manifest, f"synthetic, {len(manifest)} images"
-    from covidlab import download, recipes
+    from covidlab import recipes
 
     result = recipes.build_recipe(
-        RECIPE, download.locate_sources(), seed=seed, max_per_class=config.max_per_class
+        RECIPE, profiles.sources_dir(config), seed=seed, max_per_class=config.max_per_class
     )
     manifest = result.manifest
     return manifest, f"{RECIPE} recipe ({config.data}), {len(manifest)} images"

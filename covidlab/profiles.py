@@ -27,8 +27,10 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,6 +38,9 @@ from covidlab import config as paths
 from covidlab import papers
 from covidlab.models import smallest_input_size
 from covidlab.papers.spec import PaperSpec
+
+if TYPE_CHECKING:
+    from covidlab.recipes import RecipeResult
 
 PROFILES = ("smoke", "demo", "paper")
 
@@ -258,15 +263,47 @@ def load_data(config: RunConfig, out_dir: str | os.PathLike | None = None) -> pd
     """
     if config.data == "synthetic":
         return _synthetic(config, out_dir)
+    return load_recipe(config).manifest
+
+
+def load_recipe(
+    config: RunConfig,
+    *,
+    variant: str | None = None,
+    requested: Mapping[str, int] | None = None,
+    scale: float | None = None,
+) -> RecipeResult:
+    """The run's images with the requested / available / used table of :mod:`covidlab.recipes`.
+
+    A synthetic (smoke) run gets the same table, the paper's requested counts beside the
+    synthetic images used, so a chapter shows one table on every profile. ``variant`` picks a
+    paper's second dataset (Apostolopoulos' ``"dataset2"``) and ``requested`` its counts
+    (default: the paper's ``recipe``). ``scale`` draws that share of the paper's counts,
+    keeping its class proportions, instead of capping each class at ``max_per_class``.
+    """
     from covidlab import recipes
 
-    result = recipes.build_recipe(
-        config.paper_key,
-        sources_dir(config),
-        seed=config.seed,
-        max_per_class=config.max_per_class,
+    name = recipes.recipe_name(config.paper_key, variant)
+    if config.data == "synthetic":
+        manifest = _synthetic(config, None)
+        requested = requested or papers.get(config.paper_key).recipe
+        used = manifest["label"].value_counts()
+        table = pd.DataFrame(
+            {
+                "class": list(requested),
+                "drawn_from": "synthetic",
+                "requested": list(requested.values()),
+                "available": [int(used.get(label, 0)) for label in requested],
+                "used": [int(used.get(label, 0)) for label in requested],
+                "true_labels": "",
+                "note": "synthetic images (smoke profile), not the paper's data",
+            }
+        )
+        return recipes.RecipeResult(name, manifest, table, ["synthetic images"])
+    caps = {"max_per_class": config.max_per_class} if scale is None else {"scale": scale}
+    return recipes.build_recipe(
+        config.paper_key, sources_dir(config), variant=variant, seed=config.seed, **caps
     )
-    return result.manifest
 
 
 def sources_dir(config: RunConfig) -> Path:

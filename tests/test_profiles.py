@@ -160,3 +160,23 @@ def test_demo_data_is_a_capped_real_recipe(shared_data):
     assert set(counts.index) == set(config.classes)
     assert counts.max() <= config.max_per_class
     assert not (manifest["source"] == "synthetic").any()
+
+
+def test_smoke_recipe_table_sets_the_papers_counts_beside_the_synthetic_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path))
+    config = profiles.resolve("coronet", "smoke")
+    recipe = profiles.load_recipe(config)
+    table = recipe.table.set_index("class")
+    # Khan et al. 2020, Table I: 284 COVID-19, 310 normal, 330 bacterial, 327 viral
+    assert table["requested"].to_dict() == papers.get("coronet").recipe
+    assert table["used"].to_dict() == data.class_counts(recipe.manifest).to_dict()
+    assert (table["drawn_from"] == "synthetic").all()
+
+
+@pytest.mark.shared_data
+def test_demo_recipe_matches_load_data(shared_data):
+    config = profiles.resolve("aboughazala", "demo")
+    recipe = profiles.load_recipe(config)
+    assert recipe.manifest["path"].tolist() == profiles.load_data(config)["path"].tolist()
+    used = recipe.table.set_index("class")["used"]
+    assert used.to_dict() == data.class_counts(recipe.manifest).to_dict()

@@ -294,26 +294,6 @@ def load_dataset(config: RunConfig) -> RecipeResult:
     otherwise the recipe from the sources (``covidlab.recipes``), at most
     ``config.max_per_class`` images per class when the profile sets it (demo).
     """
-    from covidlab import profiles, recipes
+    from covidlab import profiles
 
-    if config.data == "synthetic":
-        manifest = profiles.load_data(config)
-        used = manifest["label"].value_counts()
-        table = pd.DataFrame(
-            {
-                "class": list(SPEC.recipe),
-                "drawn_from": "synthetic",
-                "requested": list(SPEC.recipe.values()),
-                "available": [int(used.get(label, 0)) for label in SPEC.recipe],
-                "used": [int(used.get(label, 0)) for label in SPEC.recipe],
-                "true_labels": "",
-                "note": "synthetic images (smoke profile), not the paper's data",
-            }
-        )
-        return recipes.RecipeResult(SPEC.key, manifest, table, ["synthetic images"])
-    return recipes.build_recipe(
-        SPEC.key,
-        profiles.sources_dir(config),
-        seed=config.seed,
-        max_per_class=config.max_per_class,
-    )
+    return profiles.load_recipe(config)

@@ -277,36 +277,17 @@ def load_dataset(config: RunConfig, dataset: str = "Dataset_1") -> RecipeResult:
     many images and the other classes keep the paper's proportions, because the class
     imbalance is part of what this paper's numbers mean.
     """
-    from covidlab import profiles, recipes
+    from covidlab import profiles
 
     info = DATASETS[dataset]
-    name = recipes.recipe_name(SPEC.key, info.variant)
     if config.data == "synthetic":
         offset = list(DATASETS).index(dataset)  # different synthetic images per dataset
-        manifest = profiles.load_data(dataclasses.replace(config, seed=config.seed + offset))
-        used = manifest["label"].value_counts()
-        table = pd.DataFrame(
-            {
-                "class": list(info.counts),
-                "drawn_from": "synthetic",
-                "requested": list(info.counts.values()),
-                "available": [int(used.get(label, 0)) for label in info.counts],
-                "used": [int(used.get(label, 0)) for label in info.counts],
-                "true_labels": "",
-                "note": "synthetic images (smoke profile), not the paper's data",
-            }
-        )
-        return recipes.RecipeResult(name, manifest, table, ["synthetic images"])
+        config = dataclasses.replace(config, seed=config.seed + offset)
+        return profiles.load_recipe(config, variant=info.variant, requested=info.counts)
     scale = 1.0
     if config.max_per_class is not None:
         scale = min(1.0, config.max_per_class / info.counts["covid"])
-    return recipes.build_recipe(
-        SPEC.key,
-        profiles.sources_dir(config),
-        variant=info.variant,
-        seed=config.seed,
-        scale=scale,
-    )
+    return profiles.load_recipe(config, variant=info.variant, requested=info.counts, scale=scale)
 
 
 def example_images(manifest: pd.DataFrame, n_per_class: int = 3, seed: int = 0) -> pd.DataFrame:

@@ -322,29 +322,15 @@ def load_dataset(config: RunConfig, *, top_up_normal: bool = True) -> RecipeResu
     the class keeps its size and its mix of normal, bacterial and viral images. The stand-ins
     have ``in_list`` False and a row of their own in the table.
     """
-    from covidlab import profiles, recipes
+    from covidlab import profiles
 
+    result = profiles.load_recipe(config)
     if config.data == "synthetic":
-        synthetic = profiles.load_data(config)
-        manifest = synthetic.assign(true_label=synthetic["label"], in_list=False)
-        used = manifest["label"].value_counts()
-        table = pd.DataFrame(
-            {
-                "class": list(SPEC.recipe),
-                "drawn_from": "synthetic",
-                "requested": list(SPEC.recipe.values()),
-                "available": [int(used.get(c, 0)) for c in SPEC.recipe],
-                "used": [int(used.get(c, 0)) for c in SPEC.recipe],
-                "true_labels": "",
-                "note": "synthetic images (smoke profile), not the paper's data",
-            }
-        )
-        return recipes.RecipeResult(SPEC.key, manifest, table, ["synthetic images"])
-    sources_dir = profiles.sources_dir(config)
-    result = recipes.build_recipe(SPEC.key, sources_dir, seed=config.seed)
+        result.manifest = result.manifest.assign(true_label=result.manifest["label"], in_list=False)
+        return result
     result.manifest["in_list"] = True
     if top_up_normal:
-        result = top_up_normal_class(result, sources_dir, seed=config.seed)
+        result = top_up_normal_class(result, profiles.sources_dir(config), seed=config.seed)
     return result
 
 
