@@ -180,3 +180,12 @@ def test_demo_recipe_matches_load_data(shared_data):
     assert recipe.manifest["path"].tolist() == profiles.load_data(config)["path"].tolist()
     used = recipe.table.set_index("class")["used"]
     assert used.to_dict() == data.class_counts(recipe.manifest).to_dict()
+
+
+def test_unknown_model_of_a_paper_names_the_choices():
+    spec = papers.get("soares")
+    assert spec.model_spec() == spec.models["VGG16"]  # the headline model comes first
+    with pytest.raises(KeyError, match="choose from"):
+        spec.model_spec("ResNet152")
+    with pytest.raises(KeyError, match="Soares has no model 'ResNet152'"):
+        spec.build_model("ResNet152")

@@ -55,12 +55,7 @@ class SoaresSpec(PaperSpec):
     ) -> keras.Model:
         """One of the three models; ``base_trainable=True`` unfreezes the backbone (a deviation
         from the paper, used by the chapter as a contrast)."""
-        name = model_name or self.default_model
-        if name not in self.models:
-            raise KeyError(
-                f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
-            )
-        model = self.models[name]
+        model = self.model_spec(model_name)
         return build_soares_model(
             model.backbone,
             num_classes or len(self.classes),

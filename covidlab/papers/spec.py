@@ -92,6 +92,15 @@ class PaperSpec:
             return f"{self.n_splits}-fold cross-validation"
         return f"hold-out, {self.test_fraction:.0%} test"
 
+    def model_spec(self, model_name: str | None = None) -> ModelSpec:
+        """One of the paper's architectures by name (default: the first, its headline model)."""
+        name = model_name or self.default_model
+        if name not in self.models:
+            raise KeyError(
+                f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
+            )
+        return self.models[name]
+
     def build_model(
         self,
         model_name: str | None = None,
@@ -104,11 +113,7 @@ class PaperSpec:
         from covidlab.models import build_classifier
 
         name = model_name or self.default_model
-        if name not in self.models:
-            raise KeyError(
-                f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
-            )
-        model = self.models[name]
+        model = self.model_spec(name)
         return build_classifier(
             model.backbone,
             num_classes or len(self.classes),
