@@ -296,9 +296,10 @@ def plot_leaderboard(
 
     ``baseline`` (e.g. :func:`majority_baseline`) is drawn as a dotted line.
     """
-    import matplotlib.pyplot as plt
+    from covidlab.viz import add_caption, new_figure
 
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(table) + 1.5))
+    fig, axes = new_figure(figsize=(7.5, 0.6 * len(table) + 1.5))
+    ax = axes[0, 0]
     y = np.arange(len(table))[::-1]
     ax.errorbar(
         table["accuracy"],
@@ -315,10 +316,7 @@ def plot_leaderboard(
     if baseline is not None:
         ax.axvline(baseline, ls=":", color="grey", label="always the most frequent class")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
-    if caption:
-        fig.text(0.01, 0.005, caption, fontsize=7, color="grey")
-    fig.tight_layout(rect=(0, 0.03 if caption else 0, 1, 1))
-    return fig
+    return add_caption(fig, caption)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

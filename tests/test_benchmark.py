@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 
 from covidlab import benchmark, data, papers, profiles
 
@@ -72,6 +74,8 @@ def test_leaderboard_sorts_and_adds_the_papers_claim(tmp_path):
     assert benchmark.majority_baseline(benchmark.read_results(path)) == 0.75
     fig = benchmark.plot_leaderboard(table, baseline=0.75, caption="test")
     assert len(fig.axes[0].get_yticklabels()) == 2
+    assert fig.number not in plt.get_fignums()  # not kept by pyplot: a notebook draws it once
+    assert "test" in [text.get_text() for text in fig.findobj(Text)]  # the caption
 
 
 def test_read_results_rejects_other_files(tmp_path):
