@@ -113,6 +113,7 @@ class RunConfig:
     models: tuple[str, ...]  # which of the paper's models this run trains
     validation_fraction: float | None = None
     notes: str = ""
+    momentum: float = 0.0  # SGD momentum (the papers' SGD runs use none)
 
 
 def default_profile() -> str:

@@ -59,6 +59,25 @@ def repository_url() -> str:
     return config["repository"]["url"].rstrip("/")
 
 
+FIGURE_TAG = "figure"  # a chapter cell tagged so must draw at least one image
+
+
+def figure_cells_without_image(notebook) -> list[int]:
+    """Indices of the executed ``notebook``'s cells tagged ``figure`` that produced no image."""
+    missing = []
+    for index, cell in enumerate(notebook.cells):
+        if FIGURE_TAG not in cell.metadata.get("tags", []):
+            continue
+        images = [
+            output
+            for output in cell.get("outputs", [])
+            if "image/png" in output.get("data", {}) or "image/svg+xml" in output.get("data", {})
+        ]
+        if not images:
+            missing.append(index)
+    return missing
+
+
 @dataclass(frozen=True)
 class BookBuild:
     """Result of ``jupyter-book build``: exit code, log and where the HTML went."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pytest
-from book_pages import BookBuild
+from book_pages import FIGURE_TAG, BookBuild
 
 pytestmark = [pytest.mark.book, pytest.mark.xdist_group("book")]
 
@@ -38,6 +39,24 @@ def test_book_builds_without_warnings(built_book: BookBuild) -> None:
 def test_every_toc_page_has_html(book_html: Path, toc_page: str) -> None:
     page = book_html / f"{toc_page}.html"
     assert page.is_file(), f"{toc_page} is in _toc.yml but {page} was not built"
+
+
+def test_every_figure_cell_shows_an_image(book_html: Path, toc_notebook: Path) -> None:
+    """Each chapter cell tagged ``figure`` has an image on the built page (any profile)."""
+    import re
+
+    page = book_html / "notebooks" / f"{toc_notebook.stem}.html"
+    html = page.read_text(encoding="utf-8")
+    # jupyter-book wraps each code cell in <div class="cell tag_... docutils container">
+    cells = re.split(r'<div class="cell(?=[ "])', html)[1:]
+    tagged = [cell for cell in cells if f"tag_{FIGURE_TAG}" in cell.split(">", 1)[0]]
+    expected = sum(
+        FIGURE_TAG in cell.metadata.get("tags", [])
+        for cell in nbformat.read(toc_notebook, as_version=4).cells
+    )
+    assert len(tagged) == expected, f"{page.name}: {len(tagged)} figure cells, expected {expected}"
+    blank = [i for i, cell in enumerate(tagged) if "<img" not in cell]
+    assert not blank, f"{page.name}: figure cells number {blank} (0-based) show no image"
 
 
 def test_bibliography_lists_every_reference(book_html: Path) -> None:

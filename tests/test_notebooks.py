@@ -7,7 +7,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from book_pages import NOTEBOOKS_DIR, REPO_ROOT, repository_url, toc_docnames
+from book_pages import (
+    FIGURE_TAG,
+    NOTEBOOKS_DIR,
+    REPO_ROOT,
+    figure_cells_without_image,
+    repository_url,
+    toc_docnames,
+)
 
 ARTIFACTS_DIR = REPO_ROOT / "tests" / "_artifacts"
 CELL_TIMEOUT_S = 600
@@ -63,6 +70,22 @@ def test_toc_notebook_follows_the_chapter_skeleton(toc_notebook: Path) -> None:
     )
 
 
+def test_figure_cells_are_tagged(toc_notebook: Path) -> None:
+    """A cell that calls a plotting function is tagged ``figure``, so the tests check it draws."""
+    import re
+
+    plotting = re.compile(r"\b(viz\.(plot_\w+|image_grid)|\w+\.plot_\w+|explain\.plot_grad_cam)\(")
+    notebook = nbformat.read(toc_notebook, as_version=4)
+    untagged = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
+        and plotting.search(cell.source)
+        and FIGURE_TAG not in cell.metadata.get("tags", [])
+    ]
+    assert not untagged, f"{toc_notebook.name}: tag cells {untagged} {FIGURE_TAG!r}"
+
+
 def test_every_notebook_is_in_the_toc() -> None:
     listed = {name for name in toc_docnames() if name.startswith("notebooks/")}
     on_disk = {f"notebooks/{path.stem}" for path in NOTEBOOKS_DIR.glob("*.ipynb")}
@@ -104,4 +127,10 @@ def test_notebook_runs_with_smoke_profile(
         )
     seconds = time.perf_counter() - started
     print(f"{toc_notebook.name}: {seconds:.1f} s with papermill")
+    missing = figure_cells_without_image(nbformat.read(executed, as_version=4))
+    assert not missing, (
+        f"{toc_notebook.name}: cells {missing} are tagged {FIGURE_TAG!r} but drew no image under "
+        f"the smoke profile (a figure assigned to a name is not shown: end the cell with it). "
+        f"The executed copy is kept at {executed}"
+    )
     executed.unlink()
