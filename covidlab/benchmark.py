@@ -103,34 +103,29 @@ def run_method(
     *,
     seed: int = 0,
 ) -> dict:
-    """Train one method on ``train_df``, evaluate on ``test_df``; return one results record."""
-    from covidlab import data, models, train
+    """Train one method on ``train_df``, evaluate on ``test_df``; return one results record.
+
+    Trains through :func:`covidlab.train.train_and_evaluate`, as the chapters do: the same
+    session reset, seeding, output check and batch-norm recalibration.
+    """
+    from covidlab import models, train
 
     spec = papers.get(method.paper_key)
     config = profiles.resolve(
         method.paper_key, profile, seed=seed, classes=CLASSES, models=(method.model_name,)
     )
-    train.set_seed(seed)
-    start = time.perf_counter()
-    model = spec.build_model(
-        method.model_name,
-        input_shape=(*config.image_size, 3),
-        weights=config.weights,
-        num_classes=len(CLASSES),
-    )
-    train.compile_classifier(
-        model, config.optimizer, config.learning_rate, run_eagerly=config.run_eagerly
-    )
-    kwargs = {"image_size": config.image_size, "resize": config.resize}
-    train_ds = data.make_dataset(
-        train_df, CLASSES, batch_size=config.batch_size, shuffle=True, seed=seed, **kwargs
-    )
-    test_ds = data.make_dataset(test_df, CLASSES, batch_size=config.batch_size, **kwargs)
-    train.fit(model, train_ds, epochs=config.epochs, verbose=0)
-    y_true, y_prob = train.predict(model, test_ds)
-    wall_seconds = time.perf_counter() - start
-    cm = metrics.confusion_matrix(y_true, np.argmax(y_prob, axis=1), len(CLASSES))
-    return _record(method, config, cm, models.parameter_counts(model), wall_seconds)
+
+    def build():
+        return spec.build_model(
+            method.model_name,
+            input_shape=(*config.image_size, 3),
+            weights=config.weights,
+            num_classes=len(CLASSES),
+        )
+
+    run = train.train_and_evaluate(build, train_df, test_df, config, verbose=0)
+    counts = models.parameter_counts(run.model)
+    return _record(method, config, run.confusion, counts, run.wall_seconds)
 
 
 def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: float) -> dict:
@@ -154,6 +149,7 @@ def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: 
         "n_test": total,
         "correct": correct,
         "accuracy": correct / total,
+        "balanced_accuracy": metrics.balanced_accuracy(cm),
         "ci_low": low,
         "ci_high": high,
         "covid_sensitivity": covid.sensitivity,
@@ -264,6 +260,7 @@ def leaderboard(results: dict) -> pd.DataFrame:
             {
                 "method": record["method"],
                 "accuracy": record["accuracy"],
+                "balanced accuracy": record.get("balanced_accuracy", np.nan),
                 "ci_low": record["ci_low"],
                 "ci_high": record["ci_high"],
                 "covid sensitivity": record["covid_sensitivity"],

@@ -32,11 +32,11 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from covidlab import config, profiles
-from covidlab.data import load_image, synthetic_manifest
+from covidlab.data import synthetic_manifest
 from covidlab.download import SOURCES, locate_sources
 from covidlab.recipes import RECIPES, RecipeResult, build_recipe, rosebrock_list
 from covidlab.sources import find_duplicates, read_actualmed, read_cohen, read_figure1, read_kermany
-from covidlab.viz import add_caption, display_name, new_figure
+from covidlab.viz import add_caption, display_name, load_showable, new_figure
 
 #: What each profile reads, in words (used in banners and figure captions).
 PROFILE_DATA = {
@@ -449,13 +449,18 @@ def image_row(
     title: str | None = None,
     caption: str | None = None,
 ) -> Figure:
-    """The images of ``rows`` in a grid, each titled with its label, view and day."""
+    """The images of ``rows`` in a grid, each titled with its label, view and day.
+
+    Raises ValueError when an image's licence does not let the book show it
+    (:func:`covidlab.viz.load_showable`).
+    """
+    pixels = load_showable(rows, image_size, resize="pad")
     nrows = max(1, -(-len(rows) // ncols))
     fig, axes = new_figure(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows + 0.4))
     for ax in axes.flat:
         ax.axis("off")
-    for ax, (_, item) in zip(axes.flat, rows.iterrows(), strict=False):
-        ax.imshow(load_image(item["path"], image_size, resize="pad").astype(np.uint8))
+    for ax, (_, item), image in zip(axes.flat, rows.iterrows(), pixels, strict=False):
+        ax.imshow(image.astype(np.uint8))
         parts = [display_name(str(item["label"])), str(item.get("view", "") or "")]
         day = item.get("meta_offset")
         if isinstance(day, str) and day.strip():

@@ -173,6 +173,18 @@ def accuracy(cm: ArrayLike) -> float:
     return _ratio(np.trace(matrix), matrix.sum())
 
 
+def balanced_accuracy(cm: ArrayLike) -> float:
+    """Mean of the per-class sensitivities (recall): each class counts the same however many
+    test images it has, so a model that answers one class for everything scores
+    ``1 / n_classes``. Classes without test images are left out.
+    """
+    cm = _as_confusion(cm)
+    values = sensitivity(cm)[cm.sum(axis=1) > 0]
+    if values.size == 0:
+        raise ValueError("balanced_accuracy needs a confusion matrix with at least one image")
+    return float(values.mean())
+
+
 def precision(cm: ArrayLike) -> np.ndarray:
     """Per-class precision TP / (TP + FP) = cm[i, i] / column sum i (0.0 for an empty column)."""
     return _all_one_vs_rest(cm).precision

@@ -233,7 +233,7 @@ def source_pool(sources_dir: str | Path, *, extra_covid_sources: bool = False) -
     kermany = read_kermany(sources_dir / SOURCES["kermany"].folder)
     pool = pd.concat([covid_frame, kermany], ignore_index=True)
     return pool.assign(true_label=pool["label"])[
-        ["path", "label", "patient_id", "source", "true_label", "view", "original_split"]
+        ["path", "label", "patient_id", "source", "true_label", "view", "original_split", "license"]
     ]
 
 

@@ -303,14 +303,14 @@ def plot_masked_examples(
     seed: int = 0,
     caption: str | None = None,
 ) -> matplotlib.figure.Figure:
-    """A few images per class (rows) as each mask leaves them (columns)."""
-    from covidlab.data import load_image
-    from covidlab.viz import add_caption, new_figure
+    """A few images per class (rows) as each mask leaves them (columns); only images whose
+    licence lets the book show them (:func:`covidlab.viz.showable`)."""
+    from covidlab.viz import add_caption, load_showable, new_figure, showable
 
-    picks = _sample_per_label(manifest, n_per_class, seed)
+    picks = _sample_per_label(showable(manifest), n_per_class, seed)
+    images = load_showable(picks, image_size)
     fig, axes = new_figure(len(picks), len(masks), figsize=(2.2 * len(masks), 2.2 * len(picks)))
-    for row, record in picks.iterrows():
-        image = load_image(record["path"], image_size)
+    for row, image in enumerate(images):
         for col, (name, mask) in enumerate(masks.items()):
             shown = image if mask is None else apply_mask(image, mask)
             ax = axes[row, col]
@@ -320,7 +320,7 @@ def plot_masked_examples(
             if row == 0:
                 ax.set_title(name, fontsize=9)
             if col == 0:
-                ax.set_ylabel(record["label"], fontsize=9)
+                ax.set_ylabel(picks["label"].iloc[row], fontsize=9)
     return add_caption(fig, caption)
 
 

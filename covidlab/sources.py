@@ -65,6 +65,39 @@ class MetadataError(ValueError):
     """A metadata file has an unknown layout or lacks a required column."""
 
 
+#: Kermany, Zhang & Goldbaum 2018, Mendeley Data doi:10.17632/rscbjbr9sj.2.
+KERMANY_LICENSE = "CC BY 4.0"
+
+#: Licences under which the book may show an image (scaled, with its source named): the open
+#: ones, and the Creative Commons non-commercial ones, since the course is free and
+#: non-commercial and showing a scaled copy is not an adaptation. A blank licence (Cohen's
+#: journal figures and web cases; the Figure1 and Actualmed collections) is not one of them.
+SHOWABLE_LICENSES = (
+    "CC BY",
+    "CC BY-SA",
+    "CC BY-NC",
+    "CC BY-NC-SA",
+    "CC BY-NC-ND",
+    "CC0",
+    "Apache 2.0",
+    "public domain",
+)
+
+
+def may_show(license: object, source: object = "") -> bool:  # noqa: A002 (the column's name)
+    """Whether the book may show an image with this ``license`` (a ``license`` cell).
+
+    Synthetic images (``source`` or ``license`` ``"synthetic"``) are the course's own.
+    Versions are ignored: ``"CC BY-NC-SA 4.0"`` counts as ``"CC BY-NC-SA"``.
+    """
+    if "synthetic" in (source, license):
+        return True
+    text = str(license or "").strip()
+    unversioned = re.sub(r"\s+\d+(\.\d+)*$", "", text)
+    allowed = {name.casefold() for name in SHOWABLE_LICENSES}
+    return text.casefold() in allowed or unversioned.casefold() in allowed
+
+
 def label_from_finding(finding: object) -> str:
     """Canonical label of a free-text finding (the rules are in the module docstring)."""
     if not isinstance(finding, str) or not finding.strip():
@@ -121,6 +154,9 @@ def read_cohen(
             "modality": raw["modality"].fillna("").astype(str).str.strip(),
             "finding": raw["finding"].fillna("").astype(str),
             "original_split": "",
+            "license": (
+                raw["license"].fillna("").astype(str).str.strip() if "license" in raw else ""
+            ),
         }
     )
     extra = raw.drop(columns=[c for c in raw.columns if c in frame.columns])
@@ -195,6 +231,7 @@ def read_kermany(root: str | Path) -> pd.DataFrame:
                 "modality": "X-ray",
                 "finding": folder,
                 "original_split": split,
+                "license": KERMANY_LICENSE,
             }
         )
     if unknown:
@@ -314,6 +351,7 @@ def _agchung_frame(
             "modality": raw["modality"].fillna("").astype(str).str.strip(),
             "finding": raw["finding"].fillna("").astype(str),
             "original_split": "",
+            "license": "",  # neither collection states a licence
         }
     )
     extra = raw.drop(columns=[c for c in raw.columns if c in frame.columns])

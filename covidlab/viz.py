@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from covidlab.data import CLASS_NAMES_DISPLAY, load_image
+from covidlab.sources import may_show
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
@@ -35,6 +36,40 @@ def add_caption(fig: Figure, caption: str | None) -> Figure:
     if caption:
         fig.supxlabel(caption, fontsize="small", color="grey")
     return fig
+
+
+def showable(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``manifest`` whose image the book may show (:func:`covidlab.sources.may_show`).
+
+    Reads the ``license`` column (a recipe's or source reader's manifest has one); synthetic
+    images are always shown; a row without a licence is not.
+    """
+    licenses = manifest["license"] if "license" in manifest else pd.Series("", manifest.index)
+    keep = [
+        may_show(license, source)
+        for license, source in zip(licenses, manifest["source"], strict=True)
+    ]
+    return manifest[keep]
+
+
+def load_showable(
+    manifest: pd.DataFrame, image_size: tuple[int, int], *, resize: str = "stretch"
+) -> np.ndarray:
+    """The images of ``manifest`` as one array, for a figure (e.g. Grad-CAM).
+
+    Every image shown by the course goes through here or :func:`image_grid`. Raises ValueError
+    naming the first file whose licence does not let the book show it: pick rows from
+    :func:`showable` instead.
+    """
+    allowed = showable(manifest)
+    refused = manifest.loc[~manifest.index.isin(allowed.index), "path"]
+    if len(refused):
+        raise ValueError(
+            f"{refused.iloc[0]} has no licence that lets the book show it (license "
+            f"{manifest.loc[refused.index[0]].get('license', '')!r}); choose images with "
+            "viz.showable(manifest)"
+        )
+    return np.stack([load_image(path, image_size, resize=resize) for path in manifest["path"]])
 
 
 def display_name(name: str) -> str:
@@ -141,9 +176,13 @@ def image_grid(
 
     Each image is titled with the other column (its source when grouped by label, its label
     when grouped by source), which makes it visible when classes come from different places.
+    Only images whose licence lets the book show them are drawn (:func:`showable`).
     """
     if by not in ("label", "source"):
         raise ValueError(f"by must be 'label' or 'source', not {by!r}")
+    manifest = showable(manifest)
+    if manifest.empty:
+        raise ValueError("none of these images has a licence that lets the book show it")
     other = "source" if by == "label" else "label"
     groups = sorted(manifest[by].unique())
     fig, axes = new_figure(
@@ -157,8 +196,9 @@ def image_grid(
             ax.set_xticks([])
             ax.set_yticks([])
             if column < len(picked):
-                item = picked.iloc[column]
-                pixels = load_image(item["path"], image_size, resize=resize)
+                item = picked.iloc[[column]]
+                pixels = load_showable(item, image_size, resize=resize)[0]
+                item = item.iloc[0]
                 ax.imshow(pixels.astype(np.uint8))
                 ax.set_title(display_name(str(item[other])), fontsize="small")
             else:

@@ -86,3 +86,5 @@ class BookBuild:
     log: str
     html_dir: Path
     seconds: float
+    profile: str  # the profile the chapters ran with
+    data_dir: Path  # their COVIDLAB_DATA_DIR (recorded results, benchmark file)

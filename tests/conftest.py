@@ -43,17 +43,29 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("toc_page", toc_docnames())
 
 
+def book_profile() -> str:
+    """The profile the tests build the book with: ``$COVIDLAB_BOOK_PROFILE``, else ``demo``
+    (the published book, real images) when the shared data is found, else ``smoke``."""
+    return os.environ.get("COVIDLAB_BOOK_PROFILE") or ("demo" if shared_data_dir() else "smoke")
+
+
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
-    """Build the whole book once per session with the smoke profile, warnings as errors.
+def built_book() -> BookBuild:
+    """Build the whole book once per session (:func:`book_profile`), warnings as errors.
 
     Notebook outputs are cached per profile under ``_build/.jupyter_cache`` (jupyter-cache), so a
     second run only re-executes notebooks whose code changed; ``--all`` re-reads every page so
-    that warnings from unchanged pages are reported again.
+    that warnings from unchanged pages are reported again. The chapters' caches and recorded
+    results go to ``_build/book-data/<profile>``, kept beside the execution cache so that a
+    chapter served from the cache still has its records (``jupyter-book clean --all .``
+    removes both).
     """
     env = dict(os.environ)
-    env["COVIDLAB_PROFILE"] = "smoke"
-    env["COVIDLAB_DATA_DIR"] = str(tmp_path_factory.mktemp("book-data"))
+    profile = book_profile()
+    data_dir = BUILD_DIR / "book-data" / profile
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env["COVIDLAB_PROFILE"] = profile
+    env["COVIDLAB_DATA_DIR"] = str(data_dir)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(REPO_ROOT), "--all", "-W", "-n", "--keep-going"]
     started = time.perf_counter()
@@ -72,6 +84,8 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> BookBuild:
         log=completed.stdout + completed.stderr,
         html_dir=BUILD_DIR / "html",
         seconds=seconds,
+        profile=profile,
+        data_dir=data_dir,
     )
 
 

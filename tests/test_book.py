@@ -63,3 +63,36 @@ def test_bibliography_lists_every_reference(book_html: Path) -> None:
     text = (book_html / "book" / "references.html").read_text(encoding="utf-8")
     missing = [name for name in BIBLIOGRAPHY_SURNAMES if name not in text]
     assert not missing, f"the References page does not show: {missing}"
+
+
+def test_demo_models_learned(built_book: BookBuild, book_html: Path) -> None:
+    """On real images (demo), every chapter's headline model reaches its target and no model
+    answers one class for more than 90 % of its test images (covidlab.results.record_run)."""
+    from covidlab import results
+
+    if built_book.profile != "demo":
+        pytest.skip(f"the book was built on {built_book.profile}, whose numbers mean nothing")
+    runs = results.recorded_runs("demo", built_book.data_dir / "recorded")
+    assert not runs.empty, "no chapter recorded a run (covidlab.results.record_run)"
+    collapsed = runs[runs["largest_class_share"] > results.MAX_ONE_CLASS_SHARE]
+    assert collapsed.empty, "models answering one class:\n" + collapsed.to_string()
+    headlines = runs[runs["headline"]]
+    targets = headlines["classes"].map(len).map(results.DEMO_TARGETS)
+    short = headlines[headlines["balanced_accuracy"] < targets]
+    assert short.empty, "headline models below their target:\n" + short.to_string()
+    paper_chapters = {f"0{n}" for n in range(4, 9)}
+    missing = paper_chapters - {chapter[:2] for chapter in headlines["chapter"]}
+    assert not missing, f"chapters {sorted(missing)} recorded no headline model"
+
+
+def test_demo_benchmark_ranks_models_that_learned(built_book: BookBuild, book_html: Path) -> None:
+    """Chapter 10's benchmark on demo: every method >= 0.55 balanced accuracy, the best >= 0.70."""
+    import json
+
+    if built_book.profile != "demo":
+        pytest.skip(f"the book was built on {built_book.profile}, whose numbers mean nothing")
+    results = json.loads((built_book.data_dir / "benchmark" / "demo.json").read_text())
+    scores = {r["method"]: r["balanced_accuracy"] for r in results["results"]}
+    assert len(scores) == 5, f"the demo benchmark should train all five methods: {scores}"
+    assert min(scores.values()) >= 0.55, scores
+    assert max(scores.values()) >= 0.70, scores

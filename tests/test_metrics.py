@@ -428,3 +428,16 @@ def test_bad_confusion_matrices_and_labels_are_rejected():
 def test_metrics_module_does_not_import_tensorflow():
     code = "import sys, covidlab.metrics; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_balanced_accuracy_is_the_mean_sensitivity_of_classes_with_images():
+    from sklearn.metrics import balanced_accuracy_score
+
+    y_true = [0, 0, 0, 0, 1, 1, 2, 2, 2]
+    y_pred = [0, 0, 0, 1, 1, 2, 2, 2, 0]
+    cm = metrics.confusion_matrix(y_true, y_pred, 3)
+    assert metrics.balanced_accuracy(cm) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    one_class = np.array([[0, 10, 0], [0, 10, 0], [0, 0, 0]])  # always "1"; class 2 absent
+    assert metrics.balanced_accuracy(one_class) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="at least one image"):
+        metrics.balanced_accuracy(np.zeros((2, 2)))

@@ -86,6 +86,21 @@ def test_figure_cells_are_tagged(toc_notebook: Path) -> None:
     assert not untagged, f"{toc_notebook.name}: tag cells {untagged} {FIGURE_TAG!r}"
 
 
+def test_chapters_show_images_only_through_the_licence_check(toc_notebook: Path) -> None:
+    """Every X-ray a chapter shows goes through covidlab.viz (image_grid, load_showable), which
+    refuses images whose licence does not let the book show them (covidlab.sources.may_show)."""
+    notebook = nbformat.read(toc_notebook, as_version=4)
+    direct = [
+        i
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code" and ("load_image(" in cell.source or "imshow(" in cell.source)
+    ]
+    assert not direct, (
+        f"{toc_notebook.name}: cells {direct} load or draw images directly; use "
+        "viz.load_showable(viz.showable(rows), ...) or viz.image_grid"
+    )
+
+
 def test_every_notebook_is_in_the_toc() -> None:
     listed = {name for name in toc_docnames() if name.startswith("notebooks/")}
     on_disk = {f"notebooks/{path.stem}" for path in NOTEBOOKS_DIR.glob("*.ipynb")}
