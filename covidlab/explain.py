@@ -45,6 +45,33 @@ def find_last_conv_layer(model: keras.Model) -> str:
     raise ValueError(f"model {model.name!r} has no layer with a 4-D convolutional output")
 
 
+#: The smallest feature map (height and width) whose Grad-CAM says something about *where*:
+#: on a 2x2 or 3x3 map each cell covers a third to a half of the image.
+MIN_MAP_SIZE = 4
+
+
+def grad_cam_resolution(model: keras.Model, layer_name: str | None = None) -> tuple[int, int]:
+    """Height and width of the feature map Grad-CAM would explain (:func:`find_last_conv_layer`)."""
+    search_in = find_backbone(model) or model
+    layer = search_in.get_layer(layer_name or find_last_conv_layer(model))
+    height, width = layer.output.shape[1:3]
+    return int(height), int(width)
+
+
+def grad_cam_refusal(model: keras.Model, layer_name: str | None = None) -> str | None:
+    """Why a Grad-CAM of ``model`` would mislead, or None when its map is at least
+    :data:`MIN_MAP_SIZE` cells high and wide. A chapter prints the reason instead of a figure."""
+    height, width = grad_cam_resolution(model, layer_name)
+    if min(height, width) >= MIN_MAP_SIZE:
+        return None
+    return (
+        f"No Grad-CAM for {model.name}: at this input size its last convolutional map is "
+        f"{height}x{width} cells, so a heatmap could only say which {height * width}th of the "
+        f"image mattered, not where in the lungs. It needs at least {MIN_MAP_SIZE}x{MIN_MAP_SIZE} "
+        "(a larger input gives a finer map; at the paper's 224 px most backbones give 7x7)."
+    )
+
+
 def grad_cam(
     model: keras.Model,
     images: np.ndarray,

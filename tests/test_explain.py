@@ -139,3 +139,23 @@ def test_plot_shows_image_and_overlay_titled_with_the_prediction():
         assert "smoke profile" in [text.get_text() for text in fig.texts]
     finally:
         plt.close(fig)
+
+
+def test_grad_cam_is_refused_on_maps_smaller_than_4x4():
+    from covidlab import explain, models
+
+    small = models.build_classifier("VGG16", 2, input_shape=(32, 32, 3))  # 2x2 map
+    assert explain.grad_cam_resolution(small) == (2, 2)
+    assert "2x2" in explain.grad_cam_refusal(small)
+    large = models.build_classifier("VGG16", 2, input_shape=(64, 64, 3))  # 4x4 map
+    assert explain.grad_cam_resolution(large) == (4, 4)
+    assert explain.grad_cam_refusal(large) is None
+
+
+def test_choices_render_as_markdown_lists():
+    from covidlab import papers
+
+    spec = papers.get("apostolopoulos")
+    text = spec.choices_markdown()
+    assert text.count("\n1. ") == 2 and "**What this course chose**" in text
+    assert all(f"{i}. {c}" in text for i, c in enumerate(spec.choices, 1))

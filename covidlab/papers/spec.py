@@ -87,6 +87,18 @@ class PaperSpec:
         }
         return pd.DataFrame({self.short_name: rows})
 
+    def choices_markdown(self, *, ambiguities: bool = True, choices: bool = True) -> str:
+        """The paper's ambiguities and this course's choices as Markdown numbered lists, for
+        ``IPython.display.Markdown`` (a chapter renders them as text, not printed lines)."""
+        sections = []
+        if ambiguities and self.ambiguities:
+            items = "\n".join(f"{i}. {text}" for i, text in enumerate(self.ambiguities, 1))
+            sections.append(f"**Where {self.short_name} is ambiguous**\n\n{items}")
+        if choices and self.choices:
+            items = "\n".join(f"{i}. {text}" for i, text in enumerate(self.choices, 1))
+            sections.append(f"**What this course chose**\n\n{items}")
+        return "\n\n".join(sections)
+
     def _protocol_text(self) -> str:
         if self.protocol == "kfold":
             return f"{self.n_splits}-fold cross-validation"
