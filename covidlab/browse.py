@@ -45,8 +45,8 @@ PROFILE_DATA = {
     "paper": "downloaded sources",
 }
 
-#: Source metadata the catalogue keeps: Cohen's per-image licence and day (``offset``).
-_META_KEPT = ("meta_license", "meta_offset")
+#: Source metadata the catalogue keeps: Cohen's day (``offset``); the licence is in ``license``.
+_META_KEPT = ("meta_offset",)
 
 _READERS = {"cohen": read_cohen, "figure1": read_figure1, "actualmed": read_actualmed}
 

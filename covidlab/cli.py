@@ -2,6 +2,7 @@
 
 Examples::
 
+    covidlab-data download demo           # about 150 MB: what the demo profile needs
     covidlab-data download all            # about 1.5 GB into ~/covidlab-data
     covidlab-data build all --seed 0               # every paper's manifest from the sources
     covidlab-data build all --sources ../shared/data/sources --out /tmp/recipes   # offline
@@ -28,10 +29,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from covidlab.download import SOURCES, fetch
+    from covidlab.download import SOURCES, fetch, fetch_demo_pack
 
-    if args.commit and args.source == "all":
+    if args.commit and args.source in ("all", "demo"):
         raise ValueError("--commit needs one GitHub source, e.g. `download cohen --commit SHA`")
+    if args.source == "demo":
+        folder = fetch_demo_pack(args.data_dir, progress=not args.quiet)
+        print(
+            f"demo pack: {folder} (run the demo profile with COVIDLAB_DATA_DIR set to its parent)"
+        )
+        return 0
     names = list(SOURCES) if args.source == "all" else [args.source]
     for name in names:
         folder = fetch(name, args.data_dir, commit=args.commit, progress=not args.quiet)
@@ -88,9 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     download.add_argument(
         "source",
         nargs="?",
-        choices=[*SOURCES, "all"],
+        choices=[*SOURCES, "all", "demo"],
         default="all",
-        help="one source, or all (the default)",
+        help="one source, all of them (the default, about 1.5 GB), or demo (about 150 MB: "
+        "Cohen and a fixed subset of Kermany, enough for the demo profile)",
     )
     download.add_argument("--commit", default=None, help="another commit of a GitHub source")
     download.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -13,6 +13,7 @@ Mendeley publishes none) the first download's sha256 is recorded in
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from pathlib import Path, PurePosixPath
 from tqdm.auto import tqdm
 
 from covidlab import config
-from covidlab.sources import file_sha256
+from covidlab.sources import file_sha256, parse_kermany_name
 
 #: Cohen's repository is pinned at 548bb58 (2020-03-24): the snapshot closest to the date the
 #: papers collected their data (COVIDX-Net and Apostolopoulos in March 2020), and the one the
@@ -55,6 +56,10 @@ class ChecksumError(RuntimeError):
 
 class ArchiveError(RuntimeError):
     """An archive is damaged, truncated or unsafe to unpack."""
+
+
+class RangeNotSupportedError(DownloadError):
+    """The server ignores HTTP ``Range`` requests, so single files cannot be read remotely."""
 
 
 @dataclass(frozen=True)
@@ -406,3 +411,223 @@ def _write_json(path: Path, content: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The demo pack: a few hundred real X-rays without the 1.2 GB download
+# ----------------------------------------------------------------------------------------------
+
+#: Kermany images per class (normal, bacterial, viral) in the demo pack: with Cohen's pinned
+#: snapshot, about 60 MB of Kermany JPEGs, enough for every chapter's demo recipe (at most 50
+#: images per class, 100 normal for the shortcut chapter's leak-free pool).
+DEMO_PER_CLASS = 120
+DEMO_SEED = 0
+DEMO_MARKER = "subset of ChestXRay2017.zip: the demo pack (covidlab-data download demo)"
+#: Mendeley's storage refuses some non-browser clients; this one is accepted by its CDN.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) covidlab (+course download script)"
+
+
+class RemoteFile(io.RawIOBase):
+    """A read-only, seekable view of a file on an HTTP server, read with ``Range`` requests.
+
+    Wrapped in ``io.BufferedReader`` it can be handed to ``zipfile.ZipFile``, which then reads
+    the central directory at the end of the archive and only the members it is asked for.
+    Every answer is checked: status 206, a ``Content-Range`` that starts where asked, and a
+    body of the announced length; a server that answers 200 to a range request raises
+    :class:`RangeNotSupportedError`.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 60.0, retries: int = 3) -> None:
+        super().__init__()
+        self.url, self.timeout, self.retries = url, timeout, retries
+        self.position = 0
+        self.requests = 0
+        self.size = self._total_size()
+
+    def _get(self, start: int, end: int) -> tuple[bytes, str]:
+        request = urllib.request.Request(
+            self.url, headers={"User-Agent": USER_AGENT, "Range": f"bytes={start}-{end}"}
+        )
+        last_error: Exception | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(attempt)
+            try:
+                self.requests += 1
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    if response.status != 206:
+                        raise RangeNotSupportedError(
+                            f"{self.url} ignores HTTP Range requests (answered "
+                            f"{response.status}), so single files cannot be read out of it. "
+                            "Download the whole archive instead: `covidlab-data download "
+                            "kermany` (1.2 GB)"
+                        )
+                    content_range = response.headers.get("Content-Range", "")
+                    body = response.read(end - start + 1)
+                if not content_range.startswith(f"bytes {start}-"):
+                    raise DownloadError(
+                        f"{self.url} answered range {content_range!r} to a request for bytes "
+                        f"{start}-{end}; refusing to use it"
+                    )
+                if len(body) != end - start + 1:
+                    raise http.client.IncompleteRead(body)
+                return body, content_range
+            except urllib.error.HTTPError as error:
+                if error.code not in (408, 429, 500, 502, 503, 504):
+                    raise DownloadError(
+                        f"{self.url} answered HTTP {error.code} ({error.reason}); if it keeps "
+                        "refusing, download the Kaggle copy of the Kermany data by hand and "
+                        "unpack it under <data dir>/sources/chest_xray"
+                    ) from error
+                last_error = error
+            except (OSError, http.client.HTTPException) as error:
+                last_error = error
+        raise DownloadError(
+            f"reading bytes {start}-{end} of {self.url} failed after {self.retries + 1} "
+            f"attempts ({last_error}); re-run to try again"
+        ) from last_error
+
+    def _total_size(self) -> int:
+        _, content_range = self._get(0, 0)
+        total = content_range.rsplit("/", 1)[-1]
+        if not total.isdigit():
+            raise RangeNotSupportedError(
+                f"{self.url} does not say its size (Content-Range {content_range!r}); "
+                "download the whole archive instead: `covidlab-data download kermany`"
+            )
+        return int(total)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        if self.position >= self.size or len(buffer) == 0:
+            return 0
+        end = min(self.position + len(buffer), self.size) - 1
+        body, _ = self._get(self.position, end)
+        buffer[: len(body)] = body
+        self.position += len(body)
+        return len(body)
+
+
+def choose_demo_members(
+    names: list[str], per_class: int = DEMO_PER_CLASS, seed: int = DEMO_SEED
+) -> list[str]:
+    """The Kermany members of the demo pack: ``per_class`` images each of normal, bacterial and
+    viral pneumonia, one per patient, drawn with ``seed`` (the same list on every machine).
+
+    ``names`` are the archive's member names; macOS resource files (``__MACOSX/``) and names
+    that follow none of Kermany's patterns are ignored.
+    """
+    import numpy as np
+
+    by_class: dict[str, dict[str, str]] = {}
+    for name in sorted(names):
+        path = PurePosixPath(name)
+        if "__MACOSX" in path.parts or path.parent.name.upper() not in ("NORMAL", "PNEUMONIA"):
+            continue
+        parsed = parse_kermany_name(path.name)
+        if parsed is not None:
+            label, patient = parsed
+            by_class.setdefault(label, {}).setdefault(patient, name)  # a patient's first image
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in sorted(by_class):
+        firsts = sorted(by_class[label].values())
+        picked = rng.permutation(len(firsts))[:per_class]
+        chosen += [firsts[i] for i in sorted(picked)]
+    return chosen
+
+
+def fetch_kermany_subset(
+    data_dir: str | Path | None = None,
+    *,
+    url: str | None = None,
+    per_class: int = DEMO_PER_CLASS,
+    progress: bool = True,
+) -> Path:
+    """Read the demo pack's Kermany images out of the remote ``ChestXRay2017.zip``.
+
+    The central directory (the archive's table of contents, at its end) is read first, then
+    only the chosen members (:func:`choose_demo_members`), each decompressed and checked
+    against its CRC-32 by ``zipfile``; about 60 MB instead of 1.2 GB. They land in
+    ``<data_dir>/sources/chest_xray/`` in Kermany's own layout, written into a scratch folder
+    and renamed into place when all are there. Raises :class:`RangeNotSupportedError` (the
+    message says what to do) when the server cannot serve parts of the file.
+    """
+    source = SOURCES["kermany"]
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    target = root / "sources" / source.folder
+    marker = _read_marker(target)
+    if marker.get("subset") == DEMO_MARKER and marker.get("per_class") == per_class:
+        return target
+    if marker and not marker.get("subset"):
+        return target  # the full archive is already unpacked: it holds the demo pack
+    remote = RemoteFile(url or source.url)
+    try:
+        # a small buffer: each member costs its own bytes plus at most 16 KiB of read-ahead
+        archive = zipfile.ZipFile(io.BufferedReader(remote, buffer_size=1 << 14))
+    except zipfile.BadZipFile as error:
+        raise ArchiveError(f"{remote.url} is not a zip archive ({error})") from error
+    chosen = choose_demo_members(archive.namelist(), per_class)
+    if not chosen:
+        raise ArchiveError(f"{remote.url} holds no Kermany chest X-rays; is it ChestXRay2017.zip?")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        for name in tqdm(chosen, desc="Kermany demo images", unit="image", disable=not progress):
+            _check_entry(Path(remote.url), name, None)
+            relative = PurePosixPath(name)
+            parts = (
+                relative.parts[relative.parts.index(source.archive_root) + 1 :]
+                if (source.archive_root in relative.parts)
+                else relative.parts[-3:]
+            )
+            destination = scratch.joinpath(*parts)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                destination.write_bytes(archive.read(name))  # zipfile checks the CRC-32
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise ArchiveError(f"{name} in {remote.url} is damaged ({error})") from error
+        _write_json(
+            scratch / MARKER_NAME,
+            {
+                "name": "kermany",
+                "url": remote.url,
+                "subset": DEMO_MARKER,
+                "per_class": per_class,
+                "members": len(chosen),
+            },
+        )
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(scratch, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def fetch_demo_pack(
+    data_dir: str | Path | None = None,
+    *,
+    kermany_url: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Everything the ``demo`` profile needs, about 150 MB: Cohen's pinned snapshot (the whole
+    repository archive) and a fixed subset of Kermany (:func:`fetch_kermany_subset`).
+    Returns ``<data_dir>/sources``, which :func:`locate_sources` then finds."""
+    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    fetch("cohen", root, progress=progress)
+    fetch_kermany_subset(root, url=kermany_url, progress=progress)
+    return root / "sources"

@@ -117,3 +117,29 @@ def test_page_renders(page, book_url: str, toc_page: str) -> None:
         assert colab_links.first.get_attribute("href") == expected
     else:
         assert colab_links.count() == 0, f"{toc_page} is not a notebook but has a Colab link"
+
+
+# The widest element's overflow past the window, and text in outputs a reader should never see.
+LAYOUT_JS = """
+() => {
+  const outputs = Array.from(document.querySelectorAll("div.cell_output"))
+    .map((element) => element.innerText).join("\\n");
+  return {
+    overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    temporary_paths: (outputs.match(/\\/tmp\\/\\S+/g) || []).slice(0, 3),
+    nan: (outputs.match(/(^|[\\s(|,])NaN($|[\\s)|,])/gm) || []).length,
+  };
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 800])
+def test_page_reads_well_at_width(page, book_url: str, toc_page: str, width: int) -> None:
+    """No horizontal scrolling of the page (wide tables scroll inside their cell, the banner
+    wraps), no temporary paths and no NaN in the outputs."""
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{book_url}/{toc_page}.html", wait_until="load")
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["overflow"] <= 1, f"{toc_page} at {width} px scrolls sideways by {layout}"
+    assert not layout["temporary_paths"], f"{toc_page}: outputs show {layout['temporary_paths']}"
+    assert layout["nan"] == 0, f"{toc_page}: outputs show NaN {layout['nan']} times"

@@ -92,6 +92,30 @@ _TABLE_V = pd.DataFrame(
     index=pd.Index(list(CLASS_SETS), name="task"),
 )
 
+# Table V rests on one test set, described in the text: 29 COVID-19, 72 normal and 120 pneumonia
+# images (221). The binary model is taken to be tested on the same images: 29 COVID-19 and 192
+# others (the paper does not say otherwise).
+TASK_TEST_SET = {"covid": 29, "normal": 72, "pneumonia": 120}
+
+# How many decimals Table V prints for the binary row (its accuracy is printed as "99").
+_BINARY_DECIMALS = {"precision": 1, "recall": 1, "specificity": 1, "f1": 1, "accuracy": 0}
+
+# Table VI: CoroNet fine-tuned and tested on Dataset-2 of Ozturk et al. (2020): about 157
+# COVID-19 images (Cohen's collection) and 500 normal and 500 pneumonia images from the NIH
+# ChestX-ray8 database (Wang et al. 2017). Percent; the third class is printed as
+# "Pneumonia Bacterial" although Dataset-2's class is pneumonia.
+_TABLE_VI = pd.DataFrame(
+    [
+        (97.0, 89.0, 99.6, 93.0),
+        (92.0, 85.0, 97.7, 89.0),
+        (87.0, 95.0, 88.7, 91.0),
+        (92.0, 90.0, 95.3, 91.0),
+    ],
+    columns=_METRICS[:-1],
+    index=pd.Index(["covid", "normal", "pneumonia", "average"], name="class"),
+)
+DATASET_2_ACCURACY = 90.21  # Table VI, overall accuracy, percent
+
 
 SPEC = PaperSpec(
     key="coronet",
@@ -132,6 +156,13 @@ SPEC = PaperSpec(
         "per_fold": Reported(_TABLE_III, "Table III", "4-class, macro averages, percent"),
         "per_class": Reported(_TABLE_IV, "Table IV", "4-class, averaged over folds, percent"),
         "tasks": Reported(_TABLE_V, "Table V", "percent; binary row is COVID-19 as positive"),
+        "dataset_2": Reported(
+            _TABLE_VI,
+            "Table VI",
+            "percent; Dataset-2 of Ozturk et al. (2020), 3 classes, overall accuracy "
+            f"{DATASET_2_ACCURACY} %; needs NIH ChestX-ray8 images, which the course's sources "
+            "do not include",
+        ),
     },
     choices=(
         "Input 150x150: the size whose Xception output (5x5x2048) reproduces every count in "
@@ -182,6 +213,15 @@ SPEC = PaperSpec(
         "Table III's precision, recall and F1 are averages over classes, the binary row of "
         "Table V is not (its recall and specificity differ, which class-averaging a 2x2 "
         "matrix cannot give).",
+        "Table V's binary row contradicts itself: its F1 of 98.5 % is not the harmonic mean "
+        "2PR/(P + R) = 98.80 % of its own precision and recall; a recall of 99.3 % is not k/29 "
+        "for any k (28/29 = 96.55 %, 29/29 = 100 %), a specificity of 98.6 % not k/192, and "
+        "with at most 29 COVID-19 images a precision of 98.3 % cannot occur (TP/(TP + FP) is "
+        "100 % or at most 29/30 = 96.7 %). Only its accuracy (219/221 = 99.1 %) fits the "
+        "221-image test set (see binary_row_check).",
+        "A second experiment (Table VI, 90.21 %) fine-tunes CoroNet on Dataset-2 of Ozturk et "
+        "al. (2020), whose normal and pneumonia images come from the NIH ChestX-ray8 database; "
+        "how it was split, and for how long it was fine-tuned, is not said.",
     ),
 )
 
@@ -195,6 +235,58 @@ def fine_tune_epochs(epochs: int) -> int:
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     return max(1, round(epochs * FINE_TUNE_EPOCHS / SPEC.epochs))
+
+
+def _closest(percent: float, fractions) -> tuple[int, int]:
+    """The (k, n) of ``fractions`` whose 100 k / n is nearest ``percent``."""
+    return min(fractions, key=lambda kn: abs(100 * kn[0] / kn[1] - percent))
+
+
+def binary_row_check(test_set: Mapping[str, int] = TASK_TEST_SET) -> pd.DataFrame:
+    """Table V's binary row against what its own numbers and a 2x2 matrix of its test set allow.
+
+    Khan et al. (2020) test the binary model on 29 COVID-19 and 192 other images (the 3-class
+    test set, :data:`TASK_TEST_SET`). For each printed value (percent) the table gives the
+    check, the nearest value the check can produce and whether that value rounds to the
+    printed one: F1 against 2PR/(P + R) of the printed precision and recall, recall against
+    k/29, specificity against k/192, precision against TP/(TP + FP) with TP <= 29, accuracy
+    against k/221.
+    """
+    row = _TABLE_V.loc["binary"]
+    positives = int(test_set["covid"])
+    negatives = int(sum(test_set.values())) - positives
+    total = positives + negatives
+    p, r = row["precision"], row["recall"]
+    checks = {
+        "f1": ("2PR/(P + R) of the printed precision and recall", 2 * p * r / (p + r), ""),
+    }
+    candidates = {
+        "recall": (f"k/{positives}", [(k, positives) for k in range(positives + 1)]),
+        "specificity": (f"k/{negatives}", [(k, negatives) for k in range(negatives + 1)]),
+        "precision": (
+            f"TP/(TP + FP), TP <= {positives}",
+            [(tp, tp + fp) for tp in range(1, positives + 1) for fp in range(negatives + 1)],
+        ),
+        "accuracy": (f"k/{total}", [(k, total) for k in range(total + 1)]),
+    }
+    for metric, (how, fractions) in candidates.items():
+        k, n = _closest(row[metric], fractions)
+        checks[metric] = (how, 100 * k / n, f"{k}/{n}")
+    rows = []
+    for metric in _METRICS:
+        how, value, fraction = checks[metric]
+        decimals = _BINARY_DECIMALS[metric]
+        rows.append(
+            {
+                "metric": metric,
+                "printed (%)": row[metric],
+                "check": how,
+                "nearest possible (%)": round(value, 2),
+                "as a fraction": fraction,
+                "fits": "yes" if round(value, decimals) == round(row[metric], decimals) else "no",
+            }
+        )
+    return pd.DataFrame(rows).set_index("metric")
 
 
 def task_manifest(manifest: pd.DataFrame, task: str) -> pd.DataFrame:
