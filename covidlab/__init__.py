@@ -8,7 +8,9 @@ One module, one job:
 - ``download``  checksummed downloads and safe archive extraction
 - ``recipes``   each paper's dataset rebuilt from the sources
 - ``models``    the backbone registry and the transfer-learning classifier builder
-- ``train``     training, hold-out and k-fold evaluation
+- ``train``     training, hold-out and k-fold evaluation, batch-norm recalibration
+- ``jobs``      long runs as (paper, model, fold) jobs: resumable, shardable (``covidlab run``)
+- ``results``   result files of runs made elsewhere (GPU) and recorded demo runs
 - ``profiles``  smoke / demo / paper run settings
 - ``cost``      what a run costs before you press run
 - ``metrics``   confusion-matrix metrics, one-vs-rest reduction, Wilson intervals

@@ -15,8 +15,9 @@ Apostolopoulos & Mpesiana 2020, 10 folds; Khan et al. 2020, 4 folds).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -89,11 +90,13 @@ def fit(
     epochs: int,
     validation_data: tf.data.Dataset | None = None,
     verbose: int | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> keras.callbacks.History:
     """Train ``model``; ``verbose="auto"`` prints one line per epoch (Keras ``verbose=2``).
 
     One line per epoch reads well in a notebook and in a papermill log, where a progress bar
-    would print hundreds of updates.
+    would print hundreds of updates. ``callbacks`` go to ``model.fit`` (e.g.
+    ``keras.callbacks.BackupAndRestore``, which :mod:`covidlab.jobs` uses to resume).
     """
     return model.fit(
         train_ds,
@@ -101,6 +104,7 @@ def fit(
         validation_data=validation_data,
         verbose=2 if verbose == "auto" else verbose,
         shuffle=False,  # a tf.data pipeline shuffles itself (make_dataset(shuffle=True))
+        callbacks=list(callbacks),
     )
 
 
@@ -282,6 +286,8 @@ def train_and_evaluate(
     validation_df: pd.DataFrame | None = None,
     verbose: int | str = "auto",
     recalibrate_bn: bool | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    strategy: tf.distribute.Strategy | None = None,
 ) -> RunResult:
     """Build a fresh model, train it on ``train_df`` and evaluate it on ``test_df``.
 
@@ -297,36 +303,53 @@ def train_and_evaluate(
     ``recalibrate_bn`` re-estimates the batch-norm moving averages on the training images
     after ``fit`` and before the test (:func:`recalibrate_batch_norm`); None (the default)
     does so exactly when the model starts from random weights (``config.weights is None``).
+
+    ``callbacks`` go to ``fit``. ``strategy`` (a ``tf.distribute`` strategy, e.g.
+    ``MirroredStrategy`` over several GPUs) builds and compiles the model inside its scope,
+    after the session is cleared; ``config.batch_size`` is then the global batch, split
+    between the replicas.
     """
     start = time.perf_counter()
-    keras.backend.clear_session()
+    keras.backend.clear_session()  # before the scope is entered: clearing would wipe it
     set_seed(config.seed)
-    model = build_model()
-    n_outputs = model.output_shape[-1]
-    if n_outputs != len(config.classes):
-        raise ValueError(
-            f"the model has {n_outputs} outputs but the run has {len(config.classes)} classes "
-            f"{config.classes}: build it with num_classes={len(config.classes)}"
-        )
-    compile_classifier(
-        model, config.optimizer, config.learning_rate, config.run_eagerly, momentum=config.momentum
-    )
-    validation = None if validation_df is None else _dataset(validation_df, config, shuffle=False)
-    train_ds = _dataset(train_df, config, shuffle=True)
-    split = split_frozen_base(model)
-    if split is None:
-        history = fit(
-            model, train_ds, epochs=config.epochs, validation_data=validation, verbose=verbose
-        )
-    else:  # a frozen base gives the same features at every epoch: compute them once
-        extractor, head = split
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = build_model()
+        n_outputs = model.output_shape[-1]
+        if n_outputs != len(config.classes):
+            raise ValueError(
+                f"the model has {n_outputs} outputs but the run has {len(config.classes)} "
+                f"classes {config.classes}: build it with num_classes={len(config.classes)}"
+            )
         compile_classifier(
-            head,
+            model,
             config.optimizer,
             config.learning_rate,
             config.run_eagerly,
             momentum=config.momentum,
         )
+        split = split_frozen_base(model)
+        if split is not None:
+            compile_classifier(
+                split[1],
+                config.optimizer,
+                config.learning_rate,
+                config.run_eagerly,
+                momentum=config.momentum,
+            )
+    validation = None if validation_df is None else _dataset(validation_df, config, shuffle=False)
+    train_ds = _dataset(train_df, config, shuffle=True)
+    if split is None:
+        history = fit(
+            model,
+            train_ds,
+            epochs=config.epochs,
+            validation_data=validation,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+    else:  # a frozen base gives the same features at every epoch: compute them once
+        extractor, head = split
         features = frozen_features(extractor, _dataset(train_df, config, shuffle=False))
         train_features = (
             features.shuffle(len(train_df), seed=config.seed, reshuffle_each_iteration=True)
@@ -341,6 +364,7 @@ def train_and_evaluate(
             epochs=config.epochs,
             validation_data=validation,
             verbose=verbose,
+            callbacks=callbacks,
         )
     if config.weights is None if recalibrate_bn is None else recalibrate_bn:
         recalibrate_batch_norm(model, train_ds)
