@@ -222,7 +222,9 @@ def predict(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.nda
     """
     y_true, y_prob = [], []
     for images, one_hot in ds:
-        y_prob.append(np.asarray(model.predict_on_batch(images)))
+        # model.predict, not predict_on_batch: under a tf.distribute strategy it splits the
+        # batch between the replicas and gathers the answers in order
+        y_prob.append(np.asarray(model.predict(images, batch_size=len(images), verbose=0)))
         y_true.append(np.argmax(one_hot.numpy(), axis=1))
     if not y_true:
         raise ValueError("predict() got an empty dataset: the test set has no images")
@@ -309,6 +311,13 @@ def train_and_evaluate(
     after the session is cleared; ``config.batch_size`` is then the global batch, split
     between the replicas.
     """
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise NotImplementedError(
+            "Keras 3's model.fit cannot train under MultiWorkerMirroredStrategy (it fails with "
+            "'Attempt to convert a value (PerReplica ...)'; keras-team/keras#20585). Spread the "
+            "jobs over machines instead: `covidlab run PAPER --shard I/N` on each, then "
+            "`covidlab report`; within a machine use MirroredStrategy"
+        )
     start = time.perf_counter()
     keras.backend.clear_session()  # before the scope is entered: clearing would wipe it
     set_seed(config.seed)
