@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
 if TYPE_CHECKING:
@@ -40,6 +41,16 @@ CLASS_NAMES_DISPLAY = {
 }
 
 RESIZE_MODES = ("stretch", "pad")
+
+#: The largest image (width x height) the loaders accept: about four times the largest
+#: radiograph in the sources (9.5 megapixels). Decoding costs memory in proportion to the
+#: pixel count, not the file size: a 190 KB PNG of 14000 x 14000 pixels would take 4 GiB in a
+#: ``tf.data`` pipeline. Larger files are refused with an :class:`ImageDecodeError`.
+MAX_IMAGE_PIXELS = 40_000_000
+
+#: Permissions of the files the course writes (manifests, tables, checksums): readable by
+#: everyone, as ``open()`` would create them, not owner-only like ``tempfile.mkstemp``.
+FILE_MODE = 0o644
 
 # The first bytes of the formats tf.io.decode_image understands.
 _MAGIC_BYTES = {
@@ -170,15 +181,29 @@ def write_manifest(df: pd.DataFrame, csv_path: str | os.PathLike) -> Path:
         return path
 
     df = df.assign(path=[stored(path) for path in df["path"]])
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{csv_path.name}.", suffix=".tmp")
+    return write_file_atomically(csv_path, lambda handle: df.to_csv(handle, index=False))
+
+
+def write_file_atomically(path: str | os.PathLike, write: Callable[[TextIO], object]) -> Path:
+    """Write a text file by calling ``write(handle)``, atomically, readable by everyone.
+
+    The text goes to a temporary file in the same folder, which is renamed over ``path``
+    only when ``write`` returned, so a reader never sees half a file and a failure leaves any
+    previous file untouched. The file gets :data:`FILE_MODE` (``tempfile.mkstemp`` alone
+    would leave it owner-only). Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", newline="", encoding="utf-8") as temp_file:
-            df.to_csv(temp_file, index=False)
-        os.replace(temp_name, csv_path)
+            write(temp_file)
+        os.chmod(temp_name, FILE_MODE)
+        os.replace(temp_name, path)
     except BaseException:
         os.unlink(temp_name)
         raise
-    return csv_path
+    return path
 
 
 def class_counts(manifest: pd.DataFrame) -> pd.Series:
@@ -289,21 +314,16 @@ def load_image(
     Raises
     ------
     ImageDecodeError
-        When the file is missing, empty or corrupt.
+        When the file is missing, empty, corrupt or larger than :data:`MAX_IMAGE_PIXELS`.
     """
     _check_resize(resize)
     height, width = _size_pair(image_size)
-    path = Path(path)
-    if not path.is_file():
-        raise ImageDecodeError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise ImageDecodeError(path, "the file is empty (0 bytes)")
-    try:
-        with Image.open(path) as image:
+    with _open_image(path) as image:
+        try:
             image.load()
             pixels = _pixels_0_255(image)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as error:
-        raise ImageDecodeError(path, f"not a readable image ({error})") from error
+        except Exception as error:  # Pillow raises many types for damaged files
+            raise ImageDecodeError(path, f"not a readable image ({error})") from error
 
     if resize == "stretch":
         return _resize_channels(pixels, height, width)
@@ -315,8 +335,57 @@ def load_image(
     return canvas
 
 
+def _open_image(path: str | os.PathLike) -> Image.Image:
+    """Open ``path`` with Pillow (header only), or raise :class:`ImageDecodeError` saying why.
+
+    Refuses missing and empty files, files Pillow cannot identify, and images with more than
+    :data:`MAX_IMAGE_PIXELS` pixels, before any pixel is decoded.
+    """
+    if not os.path.isfile(path):
+        raise ImageDecodeError(path, "file not found")
+    if os.path.getsize(path) == 0:
+        raise ImageDecodeError(path, "the file is empty (0 bytes)")
+    too_large = (
+        f"more than the {MAX_IMAGE_PIXELS:,} pixels the course accepts "
+        "(covidlab.data.MAX_IMAGE_PIXELS); shrink the image or raise that limit"
+    )
+    try:
+        with warnings.catch_warnings():  # Pillow warns from 89 megapixels; our limit is lower
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:  # over twice Pillow's own limit
+        raise ImageDecodeError(path, f"its size is {too_large} ({error})") from error
+    except Exception as error:  # UnidentifiedImageError, SyntaxError, struct.error, ...
+        raise ImageDecodeError(path, f"not a readable image ({error})") from error
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise ImageDecodeError(path, f"{width} x {height} pixels is {too_large}")
+    return image
+
+
+def check_image(path: str | os.PathLike, *, decode: bool = True) -> None:
+    """Raise :class:`ImageDecodeError` unless ``path`` is an image the loaders can read.
+
+    With ``decode`` every byte of the image data is decoded, which is what catches a JPEG
+    cut short by a failed download: its header is intact, so ``Image.verify()`` and
+    ``Image.open`` accept it, and only decoding finds the missing data. JPEGs are decoded at
+    1/8 scale (Pillow's ``draft``), which reads all of the data at a fraction of the cost.
+    """
+    with _open_image(path) as image:
+        if not decode:
+            return
+        if image.format == "JPEG":
+            image.draft(image.mode, (image.width // 8, image.height // 8))
+        try:
+            image.load()  # (unless PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set, hiding it)
+        except Exception as error:  # Pillow raises many types for damaged files
+            raise ImageDecodeError(path, f"not a readable image ({error})") from error
+
+
 def _check_image_file(path: str) -> None:
-    """Raise ImageDecodeError unless ``path`` exists, is non-empty and starts like an image."""
+    """Raise ImageDecodeError unless ``path`` starts like an image TensorFlow decodes and is
+    no larger than :data:`MAX_IMAGE_PIXELS` (read from its header; nothing is decoded)."""
     try:
         with open(path, "rb") as handle:
             header = handle.read(8)
@@ -326,6 +395,7 @@ def _check_image_file(path: str) -> None:
         raise ImageDecodeError(path, "the file is empty (0 bytes)")
     if not any(header.startswith(magic) for magic in _MAGIC_BYTES):
         raise ImageDecodeError(path, f"not a PNG or JPEG file (it starts with {header!r})")
+    _open_image(path).close()
 
 
 def _decode_to_rgb(contents: tf.Tensor) -> tf.Tensor:
@@ -400,8 +470,9 @@ def make_dataset(
     ValueError
         When a label is not in ``classes`` (naming it).
     ImageDecodeError
-        When a file is missing, empty or not a PNG/JPEG. A file that is damaged further in
-        fails during iteration with TensorFlow's error; ``load_image`` names it.
+        When a file is missing, empty, not a PNG/JPEG, or larger than
+        :data:`MAX_IMAGE_PIXELS` (from its header). A file whose data is damaged further in
+        fails during iteration with TensorFlow's error; ``check_image`` names it.
     """
     _check_resize(resize)
     height, width = _size_pair(image_size)

@@ -1,23 +1,46 @@
 """Checksummed, resumable downloads of the public sources and safe archive extraction.
 
-``fetch("cohen")`` downloads an archive into ``<data_dir>/downloads/``, checks its sha256,
-unpacks it into ``<data_dir>/sources/<folder>/`` and leaves a completion marker there; a
-second call finds the marker and does nothing.
+``fetch("cohen")`` downloads an archive into ``<data_dir>/downloads/``, checks it, unpacks it
+into ``<data_dir>/sources/<folder>/`` and leaves a completion marker there; a second call
+finds the marker and does nothing.
 
-Checksums: where the registry knows no sha256 (GitHub builds its archives on the fly, and
-Mendeley publishes none) the first download's sha256 is recorded in
-``<data_dir>/checksums.json`` and every later download or extraction is checked against it:
-*trust on first use*. Delete the entry to accept a new upstream file on purpose.
+Checksums
+    Kermany's ``ChestXRay2017.zip`` has a known size and sha256 (:data:`SOURCES`). GitHub
+    builds its archives on the fly and publishes no checksum, so for the GitHub sources the
+    sha256 of the first download is recorded in ``<data_dir>/checksums.json``, *but only
+    once the archive has unpacked*: a download cut short is never trusted. Every later
+    download or extraction is checked against the record (*trust on first use*). Delete an
+    entry to accept a new upstream file on purpose.
+Downloads
+    Bytes stream into ``<file>.part``; a dropped connection resumes with an HTTP ``Range``
+    request, guarded by ``If-Range`` so that a file changed upstream is fetched again rather
+    than spliced. Every answer is checked: a resumed answer must start where asked, and a
+    body must be as long as announced.
+Two runs at once
+    A download, a fetch and an update of ``checksums.json`` each hold a lock file
+    (``fcntl.flock``, Linux and macOS): a second run of the same download waits for the
+    first, then finds its work done. Nothing is ever half-written under its real name.
+Archives
+    Unpacked entry by entry by this module (not by ``tarfile``'s ``filter=``, absent from
+    some Python 3.11 releases): names that climb out of the target, links that point out of
+    it, device files, encrypted entries and compression methods Python cannot read are
+    refused by name, and an archive may not unpack to more than :func:`extraction_limit`.
+
+Every error names the file and says what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
+import lzma
 import os
+import re
 import shutil
 import stat
+import sys
 import tarfile
 import tempfile
 import time
@@ -25,25 +48,56 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
 from covidlab import config
+from covidlab.data import write_file_atomically
 from covidlab.sources import file_sha256, parse_kermany_name
+
+try:  # file locks: Linux, macOS and Colab; on Windows two runs at once are not guarded
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
 
 #: Cohen's repository is pinned at 548bb58 (2020-03-24): the snapshot closest to the date the
 #: papers collected their data (COVIDX-Net and Apostolopoulos in March 2020), and the one the
 #: offline mirror in ``shared/data/sources`` reproduces byte for byte, so an offline run and a
-#: downloaded run see the same metadata. Later commits (more images, the later schema) can be
-#: fetched with ``fetch("cohen", commit=...)``.
+#: downloaded run see the same metadata. It holds 96 frontal COVID-19 X-rays (66 patients).
 COHEN_COMMIT = "548bb58d8e2dbffb8068904e330836187f538395"
+#: A later snapshot of Cohen's repository, with the later metadata schema: 478 frontal
+#: COVID-19 X-rays from 295 patients, enough for the papers that used more than 96
+#: (:data:`covidlab.recipes.COHEN_SNAPSHOTS` says which paper uses which snapshot).
+COHEN_LATER_COMMIT = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"
 FIGURE1_COMMIT = "95bb569e55f4110d3b734c0f355340e04e16989a"
 ACTUALMED_COMMIT = "27240dd8dec9454bc97f9f3c0c432ef434de2517"
 
 MARKER_NAME = ".covidlab-source.json"
-LOCK_NAME = "checksums.json"
+CHECKSUMS_NAME = "checksums.json"
+
+#: Mendeley's storage refuses some non-browser clients; this one is accepted by its CDN.
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) covidlab (+course download script)"
+
+#: HTTP answers worth retrying: timeouts, rate limits and server-side failures.
+RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+
+#: An archive may unpack to at most this many times its own size (X-ray images barely
+#: compress: the sources unpack to about 1.1 times their archive), at least
+#: ``MIN_EXTRACTED_BYTES`` and never more than ``MAX_EXTRACTED_BYTES``.
+EXPANSION_LIMIT = 20
+MIN_EXTRACTED_BYTES = 64 << 20
+MAX_EXTRACTED_BYTES = 8 << 30
+#: A link entry holds only the path it points to; anything longer is not a link.
+MAX_LINK_BYTES = 4096
+
+# Compression methods Python's zipfile reads (Deflate64, method 9, is not one of them).
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+_ZIP_METHOD_NAMES = {9: "Deflate64", 93: "Zstandard", 98: "PPMd", 99: "AES encryption"}
+_HEX_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 class DownloadError(RuntimeError):
@@ -51,7 +105,7 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumError(RuntimeError):
-    """A file's sha256 differs from the expected one."""
+    """A file's sha256 or size differs from the expected one."""
 
 
 class ArchiveError(RuntimeError):
@@ -62,12 +116,18 @@ class RangeNotSupportedError(DownloadError):
     """The server ignores HTTP ``Range`` requests, so single files cannot be read remotely."""
 
 
+class _RetryableError(http.client.HTTPException):
+    """One attempt went wrong in a way the next attempt may not (a bad answer, a stale part)."""
+
+
 @dataclass(frozen=True)
 class Source:
     """One public source: where it comes from and how it unpacks.
 
     ``archive_root`` is the folder inside the archive that becomes ``<data_dir>/sources/<folder>``
-    (GitHub's "Download ZIP" wraps a repository in ``<repo>-<commit>/``).
+    (GitHub's "Download ZIP" wraps a repository in ``<repo>-<commit>/``). ``sha256`` and
+    ``size`` are known in advance only where the file is fixed and published; ``if_refused``
+    says how to get the data by hand when the server will not serve it.
     """
 
     name: str
@@ -77,25 +137,37 @@ class Source:
     licence: str
     commit: str | None = None
     sha256: str | None = None
+    size: int | None = None
     github_repo: str | None = None
+    if_refused: str = ""
 
     @property
     def archive_name(self) -> str:
         return f"{self.folder}-{self.commit}.zip" if self.commit else f"{self.folder}.zip"
 
     def at_commit(self, commit: str) -> Source:
-        """The same GitHub source at another commit (its checksum is then learned on first use)."""
+        """The same GitHub source at another commit, unpacked into a folder of its own
+        (``covid-chestxray-dataset-6a42423``), so snapshots sit side by side; its checksum is
+        learned on first use. The registry's own commit gives the registry's entry."""
         if self.github_repo is None:
             raise ValueError(f"source {self.name!r} is not a GitHub repository; it has no commits")
-        return _github(self.name, self.github_repo, commit, self.licence)
+        if not _HEX_COMMIT.fullmatch(commit):
+            raise ValueError(
+                f"{commit!r} is not a full commit hash (40 characters 0-9 a-f); copy it from "
+                f"the commit's page on github.com/{self.github_repo}"
+            )
+        pinned = SOURCES.get(self.name)
+        if pinned is not None and pinned.commit == commit:
+            return pinned
+        return _github(self.name, self.github_repo, commit, self.licence, own_folder=True)
 
 
-def _github(name: str, repo: str, commit: str, licence: str) -> Source:
+def _github(name: str, repo: str, commit: str, licence: str, *, own_folder: bool = False) -> Source:
     folder = repo.split("/")[1]
     return Source(
         name=name,
         url=f"https://github.com/{repo}/archive/{commit}.zip",
-        folder=folder,
+        folder=f"{folder}-{commit[:7]}" if own_folder else folder,
         archive_root=f"{folder}-{commit}",
         licence=licence,
         commit=commit,
@@ -110,7 +182,8 @@ SOURCES: dict[str, Source] = {
         COHEN_COMMIT,
         "per image, see metadata.csv `license`; metadata CC BY-NC-SA 4.0 (later README)",
     ),
-    # Kermany et al. 2018, Mendeley Data v2, doi:10.17632/rscbjbr9sj.2 (ChestXRay2017.zip, 1.2 GB).
+    # Kermany et al. 2018, Mendeley Data v2, doi:10.17632/rscbjbr9sj.2 (ChestXRay2017.zip). Its
+    # size and sha256 are recorded independently by several public projects.
     "kermany": Source(
         name="kermany",
         url="https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
@@ -118,6 +191,13 @@ SOURCES: dict[str, Source] = {
         folder="chest_xray",
         archive_root="chest_xray",
         licence="CC BY 4.0",
+        sha256="13efc055629733dbab07877f8b3c9f81097840dbcdaa326a8542322c2281ce36",
+        size=1_235_512_464,
+        if_refused=(
+            "If Mendeley keeps refusing, take the Kaggle copy instead: `kaggle datasets download "
+            "-d paultimothymooney/chest-xray-pneumonia`, unzip it into <data dir>/sources/ "
+            "(data_scripts/README.md, 'Kaggle instead of Mendeley')"
+        ),
     ),
     "figure1": _github(
         "figure1",
@@ -133,12 +213,82 @@ SOURCES: dict[str, Source] = {
     ),
 }
 
+#: Commits the course names, by their short form (``--commit 6a42423`` is enough for these).
+KNOWN_COMMITS = {
+    commit[:7]: commit
+    for commit in (COHEN_COMMIT, COHEN_LATER_COMMIT, FIGURE1_COMMIT, ACTUALMED_COMMIT)
+}
+
+
+def source_at(name: str, commit: str | None = None) -> Source:
+    """The registry entry ``name``, or that GitHub source at ``commit``.
+
+    ``commit`` is a full 40-character hash or the short form of one in :data:`KNOWN_COMMITS`;
+    anything else is refused before it can become part of a path or a URL.
+    """
+    if name not in SOURCES:
+        raise KeyError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+    if commit is None:
+        return SOURCES[name]
+    commit = KNOWN_COMMITS.get(commit.strip().lower(), commit.strip().lower())
+    return SOURCES[name].at_commit(commit)
+
+
+# --- Locks -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created, then removed on release).
+
+    A second process (or thread) asking for the same lock waits, after saying so. The holder
+    removes the file before releasing it, so a waiter checks that the file it locked is still
+    the one at ``lock_path``; if not, it locks the new one.
+    """
+    if fcntl is None:  # pragma: no cover (Windows)
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    told = False
+    while True:
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not told:
+                print(f"waiting for another run's {what} to finish ...", file=sys.stderr)
+                told = True
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            current = os.stat(lock_path)
+            held = os.fstat(handle)
+            if (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(handle)  # the previous holder removed the file we locked: try again
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        os.close(handle)
+
+
+def _lock_for(path: Path) -> Path:
+    """The lock file that guards ``path`` (a file or folder): ``.<name>.lock`` beside it."""
+    return path.with_name(f".{path.name}.lock")
+
+
+# --- Downloads -------------------------------------------------------------------------------
+
 
 def download(
     url: str,
     dest: str | Path,
     *,
     sha256: str | None = None,
+    size: int | None = None,
     progress: bool = True,
     retries: int = 4,
     timeout: float = 60.0,
@@ -147,68 +297,103 @@ def download(
     """Download ``url`` to ``dest`` and return the file's sha256.
 
     Bytes stream into ``<dest>.part``; a dropped connection is retried with an HTTP ``Range``
-    request that resumes where it stopped (from scratch when the server ignores ``Range``).
-    The finished file is checked against ``sha256`` (when given) and only then renamed to
-    ``dest``, so ``dest`` never exists half-written. A ``.part`` left by a failed run is
-    resumed by the next one.
+    request that resumes where it stopped, with ``If-Range`` so that a changed file is sent
+    whole (from scratch when the server ignores ``Range``). The finished file is checked
+    against ``size`` and ``sha256`` (when given) and only then renamed to ``dest``, so
+    ``dest`` never exists half-written. A ``.part`` left by a failed run is resumed by the
+    next one. Two downloads to the same ``dest`` at once take turns.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    last_error: Exception | None = None
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(retry_wait * attempt)
-        try:
-            _fetch_into(url, part, progress=progress, timeout=timeout)
-            break
-        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-            if isinstance(error, urllib.error.HTTPError) and error.code not in (
-                408,
-                429,
-                500,
-                502,
-                503,
-                504,
-            ):
-                raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason})") from error
-            last_error = error
-    else:
-        raise DownloadError(
-            f"downloading {url} into {dest} failed after {retries + 1} attempts "
-            f"({last_error}). The partial file {part} is kept: re-run to resume, or delete it "
-            "to start over"
-        ) from last_error
-    digest = file_sha256(part)
-    if sha256 is not None and digest != sha256.lower():
-        part.unlink()
-        raise ChecksumError(
-            f"{url} downloaded with sha256 {digest}, expected {sha256}; the file was removed. "
-            "Re-run to try again; if upstream changed the file on purpose, delete its entry "
-            f"from {LOCK_NAME}"
-        )
-    os.replace(part, dest)
+    with _exclusive(_lock_for(dest), f"download of {dest.name}"):
+        if sha256 is not None and dest.is_file() and file_sha256(dest) == sha256.lower():
+            return sha256.lower()  # another run finished it while we waited
+        last_error: Exception | None = None
+        for attempt in range(retries + 1):
+            if attempt:
+                time.sleep(retry_wait * attempt)
+            try:
+                _fetch_into(url, part, size=size, progress=progress, timeout=timeout)
+                break
+            except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
+                if isinstance(error, urllib.error.HTTPError) and error.code not in RETRY_STATUSES:
+                    raise DownloadError(
+                        f"{url} answered HTTP {error.code} ({error.reason}) for {dest}"
+                    ) from error
+                last_error = error
+        else:
+            raise DownloadError(
+                f"downloading {url} into {dest} failed after {retries + 1} attempts "
+                f"({last_error or 'no answer'}). The partial file {part} is kept: re-run to "
+                "resume, or delete it to start over"
+            ) from last_error
+        digest = file_sha256(part)
+        if sha256 is not None and digest != sha256.lower():
+            _discard(part)
+            raise ChecksumError(
+                f"{url} downloaded with sha256 {digest}, expected {sha256}; the file was "
+                "removed. Re-run to try again; if upstream changed the file on purpose, delete "
+                f"its entry from {CHECKSUMS_NAME}"
+            )
+        os.replace(part, dest)
+        _part_info_path(part).unlink(missing_ok=True)
     return digest
 
 
-def _fetch_into(url: str, part: Path, *, progress: bool, timeout: float) -> None:
-    """One attempt: append the rest of ``url`` to ``part`` (raises on a short body)."""
-    have = part.stat().st_size if part.exists() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "covidlab"})
+def _fetch_into(url: str, part: Path, *, size: int | None, progress: bool, timeout: float) -> None:
+    """One attempt: append the rest of ``url`` to ``part``, checking every answer.
+
+    Raises on a short body and :class:`_RetryableError` (after discarding ``part``) when
+    ``part`` cannot be resumed: a stale file, an answer for other bytes, a changed total.
+    """
+    info = _read_part_info(part, url)
+    have = part.stat().st_size if part.exists() and info else 0
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     if have:
         request.add_header("Range", f"bytes={have}-")
+        if info.get("validator"):
+            request.add_header("If-Range", info["validator"])
     try:
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as error:
-        if error.code == 416 and have:  # range starts at the end: the file is complete
-            return
+        if error.code == 416 and have:  # "no bytes from there on": complete, or stale?
+            total = _content_range(error.headers.get("Content-Range", ""))[2]
+            if info.get("validator") and total == have == info.get("total"):
+                _check_part_size(part, size, url)
+                return  # the same file (If-Range held), already whole
+            _discard(part)
+            raise _RetryableError(
+                f"{part} does not belong to {url} (HTTP 416); restarting"
+            ) from error
         raise
     with response:
-        resumed = have and response.status == 206
-        if not resumed:
-            have = 0  # the server ignored Range (or nothing to resume): start again
+        content_type = response.headers.get("Content-Type") or ""
+        if size is not None and content_type.startswith("text/html"):
+            raise DownloadError(  # a login or error page instead of the archive
+                f"{url} answered a web page ({content_type}) instead of the file; the server "
+                "refused the download"
+            )
+        resumed = bool(have) and response.status == 206
+        if resumed:
+            start, _, total = _content_range(response.headers.get("Content-Range", ""))
+            known_total = info.get("total")
+            if start != have or known_total not in (None, total) or (size and total != size):
+                _discard(part)
+                raise _RetryableError(
+                    f"{url} answered bytes {response.headers.get('Content-Range')!r} to a "
+                    f"request for bytes {have}-; the partial file was discarded"
+                )
+        else:
+            have = 0  # the server sent the whole file (Range ignored, or the file changed)
         length = response.headers.get("Content-Length")
-        expected = int(length) if length is not None else None
+        expected = int(length) if length is not None and length.isdigit() else None
+        if not resumed:
+            total = expected if response.status == 200 else None
+            validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
+            if validator and validator.startswith("W/"):  # a weak ETag cannot guard a range
+                validator = response.headers.get("Last-Modified")
+            _write_part_info(part, {"url": url, "validator": validator, "total": total})
         received = 0
         bar = tqdm(
             total=None if expected is None else have + expected,
@@ -225,27 +410,100 @@ def _fetch_into(url: str, part: Path, *, progress: bool, timeout: float) -> None
                 bar.update(len(chunk))
     if expected is not None and received < expected:
         raise http.client.IncompleteRead(b"", expected - received)
+    _check_part_size(part, size, url)
+
+
+def _check_part_size(part: Path, size: int | None, url: str) -> None:
+    """A file of known ``size``: shorter means cut short (resume), longer means wrong."""
+    on_disk = part.stat().st_size
+    if size is None or on_disk == size:
+        return
+    if on_disk < size:
+        raise http.client.IncompleteRead(b"", size - on_disk)
+    _discard(part)
+    raise ChecksumError(
+        f"{url} sent {on_disk:,} bytes, more than the {size:,} of the expected file; it was "
+        "removed. Re-run to try again"
+    )
+
+
+def _content_range(header: str) -> tuple[int | None, int | None, int | None]:
+    """``"bytes 10-99/100"`` -> (10, 99, 100); ``"bytes */100"`` -> (None, None, 100)."""
+    match = re.fullmatch(r"\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*", header or "")
+    if match is None:
+        return None, None, None
+    start, end, total = (int(g) if g and g != "*" else None for g in match.groups())
+    return start, end, total
+
+
+def _part_info_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _read_part_info(part: Path, url: str) -> dict:
+    """What the first answer said about the file ``part`` holds the start of (URL, ETag or
+    Last-Modified, total size); empty when unknown, and then ``part`` is not resumed."""
+    try:
+        info = json.loads(_part_info_path(part).read_text())
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) and info.get("url") == url else {}
+
+
+def _write_part_info(part: Path, info: dict) -> None:
+    _write_json(_part_info_path(part), info)
+
+
+def _discard(part: Path) -> None:
+    part.unlink(missing_ok=True)
+    _part_info_path(part).unlink(missing_ok=True)
+
+
+# --- Archives --------------------------------------------------------------------------------
+
+
+def extraction_limit(archive_size: int) -> int:
+    """How many bytes an archive of ``archive_size`` bytes may unpack to (see the constants)."""
+    return min(MAX_EXTRACTED_BYTES, max(MIN_EXTRACTED_BYTES, EXPANSION_LIMIT * archive_size))
 
 
 def safe_extract(
-    archive: str | Path, target: str | Path, *, archive_root: str | None = None
+    archive: str | Path,
+    target: str | Path,
+    *,
+    archive_root: str | None = None,
+    max_bytes: int | None = None,
 ) -> Path:
-    """Unpack a zip or tar ``archive`` into ``target`` without trusting its entry names.
+    """Unpack a zip or tar ``archive`` into ``target`` without trusting its entries.
 
-    Entries with absolute paths, ``..`` components, or links pointing outside the target are
-    refused before anything is written (the "zip-slip" attack). Everything is unpacked into a
-    temporary folder beside ``target`` and renamed into place at the end, so ``target`` is
-    never half-written. With ``archive_root``, only that folder of the archive is kept and it
-    becomes ``target`` (e.g. GitHub's ``<repo>-<commit>/``).
+    Every entry is checked before anything is written: absolute paths, ``..`` components,
+    links pointing outside the target (the "zip-slip" attack), device files, encrypted
+    entries, compression methods Python cannot read, and a total declared size over
+    ``max_bytes`` (default :func:`extraction_limit`) are refused with an
+    :class:`ArchiveError` naming the entry. Links are written as copies of the file they
+    point to (never as links). Everything is unpacked into a temporary folder beside
+    ``target`` and renamed into place at the end, so ``target`` is never half-written. With
+    ``archive_root``, only that folder of the archive is kept and it becomes ``target``
+    (e.g. GitHub's ``<repo>-<commit>/``). Not for two processes extracting into the same
+    ``target`` at once: :func:`fetch` takes a lock for that.
     """
     archive, target = Path(archive), Path(target)
+    if archive_root is not None:  # a folder inside the archive, nothing else
+        try:
+            _entry_path(archive, archive_root)
+        except ArchiveError:
+            raise ArchiveError(
+                f"archive_root {archive_root!r} is not a folder inside {archive} (it is "
+                "absolute or climbs out with '..'); refusing to unpack"
+            ) from None
     if not archive.is_file():
         raise FileNotFoundError(f"archive {archive} not found")
+    limit = extraction_limit(archive.stat().st_size) if max_bytes is None else max_bytes
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
-        _unpack(archive, scratch)
-        unpacked = scratch / archive_root if archive_root else scratch
+        _unpack(archive, scratch, limit)
+        unpacked = scratch.joinpath(*PurePosixPath(archive_root).parts) if archive_root else scratch
         if not unpacked.is_dir():
             found = ", ".join(sorted(p.name for p in scratch.iterdir())) or "nothing"
             raise ArchiveError(
@@ -264,43 +522,190 @@ def safe_extract(
     return target
 
 
-def _unpack(archive: Path, scratch: Path) -> None:
+def _remove_leftovers(target: Path) -> None:
+    """Remove the scratch folders a killed extraction left beside ``target``.
+
+    Call only while holding ``target``'s lock: then no other run is using them.
+    """
+    for pattern in (f".{target.name}.partial-*", f".{target.name}.stale-*"):
+        for leftover in target.parent.glob(pattern):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _unpack(archive: Path, scratch: Path, limit: int) -> None:
     damaged = f"{archive} is truncated or corrupt: delete it and re-run"
     try:
         if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as handle:
-                for info in handle.infolist():
-                    link = None
-                    if stat.S_ISLNK(info.external_attr >> 16):
-                        link = handle.read(info).decode("utf-8", "replace")
-                    _check_entry(archive, info.filename, link)
-                handle.extractall(scratch)
+            _unpack_zip(archive, scratch, limit)
         elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as handle:
-                for member in handle.getmembers():
-                    link = member.linkname if (member.issym() or member.islnk()) else None
-                    _check_entry(archive, member.name, link, hard=member.islnk())
-                handle.extractall(scratch, filter="data")
+            _unpack_tar(archive, scratch, limit)
         else:
             raise ArchiveError(f"{archive} is neither a zip nor a tar archive. {damaged}")
-    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError) as error:
+    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError, EOFError) as error:
         raise ArchiveError(f"{damaged} ({error})") from error
 
 
-def _check_entry(archive: Path, name: str, link: str | None, *, hard: bool = False) -> None:
+def _unpack_zip(archive: Path, scratch: Path, limit: int) -> None:
+    with zipfile.ZipFile(archive) as handle:
+        files, links, declared = [], [], 0
+        for info in handle.infolist():
+            _check_zip_method(archive, info)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                if info.file_size > MAX_LINK_BYTES:
+                    raise ArchiveError(
+                        f"{archive}: link {info.filename!r} claims {info.file_size} bytes; a "
+                        "link holds a short path. Refusing to unpack: delete it and re-run"
+                    )
+                link = handle.read(info).decode("utf-8", "replace")
+                links.append((_check_entry(archive, info.filename, link), link, False))
+                continue
+            files.append((_check_entry(archive, info.filename, None), info))
+            declared += info.file_size
+            _check_size(archive, declared, limit)
+        written = 0
+        for relative, info in files:
+            if info.is_dir():
+                _make_folder(archive, info.filename, scratch, relative)
+            else:
+                with handle.open(info) as source:
+                    written += _write_entry(archive, info.filename, source, scratch, relative)
+                _check_size(archive, written, limit)
+        _copy_links(archive, scratch, links)
+
+
+def _unpack_tar(archive: Path, scratch: Path, limit: int) -> None:
+    with tarfile.open(archive) as handle:
+        members, links, declared = [], [], 0
+        for member in handle.getmembers():
+            if member.issym() or member.islnk():
+                relative = _check_entry(archive, member.name, member.linkname, hard=member.islnk())
+                links.append((relative, member.linkname, member.islnk()))
+            elif member.isreg() or member.isdir():
+                members.append((_check_entry(archive, member.name, None), member))
+                declared += member.size if member.isreg() else 0
+                _check_size(archive, declared, limit)
+            else:
+                raise ArchiveError(
+                    f"{archive}: entry {member.name!r} is a device or pipe, which no data "
+                    "archive holds; refusing to unpack: delete it and re-run"
+                )
+        written = 0
+        for relative, member in members:
+            if member.isdir():
+                _make_folder(archive, member.name, scratch, relative)
+            else:
+                source = handle.extractfile(member)
+                with source:
+                    written += _write_entry(archive, member.name, source, scratch, relative)
+                _check_size(archive, written, limit)
+        _copy_links(archive, scratch, links)
+
+
+def _check_zip_method(archive: Path, info: zipfile.ZipInfo) -> None:
+    """Refuse encrypted entries and compression methods Python's ``zipfile`` cannot read."""
+    by_hand = (
+        "unpack it by hand (`unzip` or 7-Zip's `7z x`) and move the folder into "
+        "<data dir>/sources/ (data_scripts/README.md)"
+    )
+    if info.flag_bits & 0x1:
+        raise ArchiveError(
+            f"{archive}: entry {info.filename!r} is encrypted (password-protected); the "
+            f"public sources are not, so this is not the expected file. Delete it and re-run, "
+            f"or {by_hand}"
+        )
+    if info.compress_type not in _ZIP_METHODS:
+        method = _ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        raise ArchiveError(
+            f"{archive}: entry {info.filename!r} is compressed with {method}, which Python's "
+            f"zipfile cannot read; {by_hand}"
+        )
+
+
+def _check_size(archive: Path, size: int, limit: int) -> None:
+    if size > limit:
+        raise ArchiveError(
+            f"{archive} unpacks to more than {limit:,} bytes (the limit for an archive of "
+            f"its size, see covidlab.download.extraction_limit); it is not one of the "
+            "course's sources or it is damaged: delete it and re-run (pass max_bytes= to "
+            "safe_extract if you trust it)"
+        )
+
+
+def _entry_path(archive: Path, name: str) -> PurePosixPath:
+    """``name`` as a relative path inside the target, or :class:`ArchiveError` if it leaves it."""
     path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or (path.parts and ":" in path.parts[0]):
+    if path.is_absolute() or (path.parts and ":" in path.parts[0]) or "\0" in name:
         raise ArchiveError(f"{archive}: entry {name!r} has an absolute path; refusing to unpack")
     if ".." in path.parts:
         raise ArchiveError(f"{archive}: entry {name!r} climbs out with '..'; refusing to unpack")
+    return path
+
+
+def _link_target(path: PurePosixPath, link: str, *, hard: bool) -> PurePosixPath:
+    """Where a link entry at ``path`` points, relative to the target (tar hard links are
+    relative to the archive's top, symbolic links to their own folder)."""
+    base = PurePosixPath() if hard else path.parent
+    return PurePosixPath(os.path.normpath(base / link.replace("\\", "/")))
+
+
+def _check_entry(
+    archive: Path, name: str, link: str | None, *, hard: bool = False
+) -> PurePosixPath:
+    """Check one entry's name (and a link's target); return its path inside the target."""
+    path = _entry_path(archive, name)
     if link is not None:
-        base = PurePosixPath() if hard else path.parent
-        resolved = PurePosixPath(os.path.normpath(base / link))
+        resolved = _link_target(path, link, hard=hard)
         if PurePosixPath(link).is_absolute() or resolved.parts[:1] == ("..",):
             raise ArchiveError(
                 f"{archive}: link {name!r} -> {link!r} points outside the target; "
                 "refusing to unpack"
             )
+    return path
+
+
+def _clash(archive: Path, name: str) -> ArchiveError:
+    return ArchiveError(
+        f"{archive}: entry {name!r} is both a file and a folder in this archive; it is "
+        "damaged or not the expected archive: delete it and re-run"
+    )
+
+
+def _make_folder(archive: Path, name: str, scratch: Path, relative: PurePosixPath) -> None:
+    try:
+        scratch.joinpath(*relative.parts).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        raise _clash(archive, name) from error
+
+
+def _write_entry(
+    archive: Path, name: str, source: BinaryIO, scratch: Path, relative: PurePosixPath
+) -> int:
+    """Copy one entry's bytes to ``scratch/relative``; return how many were written."""
+    destination = scratch.joinpath(*relative.parts)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open(destination, "wb") as handle:
+            shutil.copyfileobj(source, handle, 1 << 20)
+            return handle.tell()
+    except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
+        raise _clash(archive, name) from error
+
+
+def _copy_links(archive: Path, scratch: Path, links: list) -> None:
+    """Write each link as a copy of the file it points to; links to folders or to nothing are
+    skipped (the sources hold none)."""
+    for path, link, hard in links:
+        pointed = scratch.joinpath(*_link_target(path, link, hard=hard).parts)
+        if pointed.is_file() and not pointed.is_symlink():
+            destination = scratch.joinpath(*path.parts)
+            try:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(pointed, destination)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError) as error:
+                raise _clash(archive, str(path)) from error
+
+
+# --- Sources ---------------------------------------------------------------------------------
 
 
 def fetch(
@@ -313,34 +718,63 @@ def fetch(
     """Download, verify and unpack one source; return its folder under ``<data_dir>/sources``.
 
     A no-op when the folder carries a completion marker whose sha256 matches the expected
-    one. ``commit`` picks another commit of a GitHub source (default: the pinned one).
+    one. ``commit`` picks another commit of a GitHub source (see :func:`source_at`); it is
+    unpacked beside the pinned one, into ``<folder>-<short commit>``. Two runs fetching the
+    same source take turns. A first download (no checksum known yet) that does not unpack is
+    deleted, and its checksum is recorded only once it has unpacked.
     """
-    if name not in SOURCES:
-        raise KeyError(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
-    source = SOURCES[name] if commit is None else SOURCES[name].at_commit(commit)
-    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    source = source_at(name, commit)
+    root = _data_root(data_dir)
     target = root / "sources" / source.folder
-    lock = _read_lock(root)
-    expected = source.sha256 or lock.get(source.url)
-    marker = _read_marker(target)
-    if expected and marker.get("sha256") == expected and marker.get("url") == source.url:
-        return target
-    archive = root / "downloads" / source.archive_name
-    if archive.is_file():
-        digest = file_sha256(archive)
-        if expected and digest != expected:
-            raise ChecksumError(
-                f"{archive} has sha256 {digest}, expected {expected} (from the registry or "
-                f"{root / LOCK_NAME}): delete it and re-run"
-            )
-    else:
-        digest = download(source.url, archive, sha256=expected, progress=progress)
-    if expected is None:
-        lock[source.url] = digest
-        _write_json(root / LOCK_NAME, lock)
-    safe_extract(archive, target, archive_root=source.archive_root)
-    _write_json(target / MARKER_NAME, {"name": name, "url": source.url, "sha256": digest})
+    with _exclusive(_lock_for(target), f"fetch of {source.folder}"):
+        _remove_leftovers(target)
+        expected = source.sha256 or _read_checksums(root).get(source.url)
+        marker = _read_marker(target)
+        if expected and marker.get("sha256") == expected and marker.get("url") == source.url:
+            return target
+        archive = root / "downloads" / source.archive_name
+        if archive.is_file():
+            digest = file_sha256(archive)
+            if expected and digest != expected:
+                raise ChecksumError(
+                    f"{archive} has sha256 {digest}, expected {expected} (from the registry or "
+                    f"{root / CHECKSUMS_NAME}): delete it and re-run"
+                )
+        else:
+            digest = _download_source(source, archive, expected, progress)
+        try:
+            safe_extract(archive, target, archive_root=source.archive_root)
+        except ArchiveError as error:
+            if expected:
+                raise
+            archive.unlink(missing_ok=True)  # never checked against anything: do not keep it
+            raise ArchiveError(
+                f"{error}. The download was never checked against a known checksum, so it "
+                "was deleted: re-run to download it again"
+            ) from error
+        if not source.sha256:
+            _record_checksum(root, source.url, digest)
+        _write_json(
+            target / MARKER_NAME,
+            {
+                "name": name,
+                "url": source.url,
+                "sha256": digest,
+                "archive": source.archive_name,
+                "commit": source.commit,
+            },
+        )
     return target
+
+
+def _download_source(source: Source, archive: Path, expected: str | None, progress: bool) -> str:
+    """:func:`download` with the source's size and checksum, and its advice when refused."""
+    try:
+        return download(source.url, archive, sha256=expected, size=source.size, progress=progress)
+    except (DownloadError, ChecksumError) as error:
+        if not source.if_refused:
+            raise
+        raise type(error)(f"{error}. {source.if_refused}") from error
 
 
 def locate_sources(data_dir: str | Path | None = None) -> Path:
@@ -349,7 +783,7 @@ def locate_sources(data_dir: str | Path | None = None) -> Path:
     ``<data_dir>/sources`` when it holds both Cohen and Kermany, else the shared offline copy
     (``config.shared_data_dir()/sources``).
     """
-    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    root = _data_root(data_dir)
     candidates = [root / "sources"]
     shared = config.shared_data_dir()
     if shared is not None:
@@ -364,53 +798,98 @@ def locate_sources(data_dir: str | Path | None = None) -> Path:
 
 
 def verify(data_dir: str | Path | None = None) -> dict[str, str]:
-    """Check every downloaded archive against the lock file and every source's marker.
+    """Check every unpacked source's marker and archive against the expected checksums.
 
-    Returns ``{source name: status}``; a status starting with ``"ok"`` means all is well.
+    Returns ``{source: status}``; a status starting with ``"ok"`` means all is well. Cohen
+    snapshots other than the pinned one appear as ``cohen@6a42423``, each checked against
+    its own archive. Raises ``FileNotFoundError`` when ``data_dir`` does not exist.
     """
-    root = Path(data_dir) if data_dir is not None else config.data_dir()
-    lock = _read_lock(root)
-    report = {}
-    for name, source in SOURCES.items():
-        target = root / "sources" / source.folder
-        marker = _read_marker(target)
-        expected = source.sha256 or lock.get(marker.get("url", source.url))
-        archive = root / "downloads" / source.archive_name
-        if not marker:
-            present = "present, unverified (unpacked by hand or interrupted)"
-            report[name] = present if target.exists() else "not downloaded"
-        elif marker.get("sha256") != expected:
-            report[name] = f"marker sha256 differs from {LOCK_NAME}: delete {target} and re-run"
-        elif archive.is_file() and file_sha256(archive) != expected:
-            report[name] = f"archive {archive} changed since download: delete it and re-run"
-        else:
-            report[name] = f"ok ({marker['url']})"
+    root = _data_root(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data folder {root} does not exist: pass the folder you downloaded into with "
+            "--data-dir (or set COVIDLAB_DATA_DIR), or run `covidlab-data download` first"
+        )
+    checksums = _read_checksums(root)
+    report = {name: _status(root, source, checksums) for name, source in SOURCES.items()}
+    pinned_folders = {source.folder for source in SOURCES.values()}
+    for marker_path in sorted((root / "sources").glob(f"*/{MARKER_NAME}")):
+        marker = _read_marker(marker_path.parent)
+        name, commit = marker.get("name"), marker.get("commit")
+        if marker_path.parent.name in pinned_folders or name not in SOURCES or not commit:
+            continue
+        try:
+            snapshot = source_at(name, commit)
+        except ValueError:
+            continue
+        if snapshot.folder == marker_path.parent.name:
+            report[f"{name}@{commit[:7]}"] = _status(root, snapshot, checksums)
     return report
 
 
-def _read_lock(root: Path) -> dict[str, str]:
-    path = root / LOCK_NAME
+def _status(root: Path, source: Source, checksums: dict[str, str]) -> str:
+    target = root / "sources" / source.folder
+    marker = _read_marker(target)
+    if not marker:
+        present = "present, unverified (unpacked by hand or interrupted)"
+        return present if target.exists() else "not downloaded"
+    if marker.get("subset"):
+        return f"ok (demo pack: {marker.get('members')} images read from {marker.get('url')})"
+    url = marker.get("url", source.url)
+    expected = source.sha256 if url == source.url and source.sha256 else checksums.get(url)
+    if marker.get("sha256") != expected:
+        return f"marker sha256 differs from {CHECKSUMS_NAME}: delete {target} and re-run"
+    archive_name = marker.get("archive") or (source.archive_name if url == source.url else None)
+    archive = root / "downloads" / archive_name if archive_name else None
+    if archive is not None and archive.is_file() and file_sha256(archive) != expected:
+        return f"archive {archive} changed since download: delete it and re-run"
+    return f"ok ({url})"
+
+
+def _data_root(data_dir: str | Path | None) -> Path:
+    return Path(data_dir).expanduser() if data_dir is not None else config.data_dir()
+
+
+def _read_checksums(root: Path) -> dict[str, str]:
+    """``checksums.json``: ``{url: sha256}``; a clear error when it is anything else."""
+    path = root / CHECKSUMS_NAME
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}): fix or delete it") from error
+    if not isinstance(content, dict) or not all(
+        isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for v in content.values()
+    ):
+        raise ValueError(
+            f"{path} should map each download URL to a sha256 (64 hex digits), like "
+            '{"https://...zip": "13ef..."}; fix it, or delete it to record the checksums again'
+        )
+    return content
 
 
-def _read_marker(target: Path) -> dict[str, str]:
+def _record_checksum(root: Path, url: str, digest: str) -> None:
+    """Add ``url: digest`` to ``checksums.json`` (read, changed and written under a lock)."""
+    path = root / CHECKSUMS_NAME
+    with _exclusive(_lock_for(path), f"update of {path.name}"):
+        checksums = _read_checksums(root)
+        checksums[url] = digest
+        _write_json(path, checksums)
+
+
+def _read_marker(target: Path) -> dict:
     path = target / MARKER_NAME
     try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except json.JSONDecodeError:
+        content = json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return {}  # a damaged marker means "not complete": fetch unpacks again
+    return content if isinstance(content, dict) else {}
 
 
 def _write_json(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(content, indent=2, sort_keys=True) + "\n"
+    write_file_atomically(path, lambda handle: handle.write(text))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -423,8 +902,6 @@ def _write_json(path: Path, content: dict) -> None:
 DEMO_PER_CLASS = 120
 DEMO_SEED = 0
 DEMO_MARKER = "subset of ChestXRay2017.zip: the demo pack (covidlab-data download demo)"
-#: Mendeley's storage refuses some non-browser clients; this one is accepted by its CDN.
-USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) covidlab (+course download script)"
 
 
 class RemoteFile(io.RawIOBase):
@@ -473,7 +950,7 @@ class RemoteFile(io.RawIOBase):
                     raise http.client.IncompleteRead(body)
                 return body, content_range
             except urllib.error.HTTPError as error:
-                if error.code not in (408, 429, 500, 502, 503, 504):
+                if error.code not in RETRY_STATUSES:
                     raise DownloadError(
                         f"{self.url} answered HTTP {error.code} ({error.reason}); if it keeps "
                         "refusing, download the Kaggle copy of the Kermany data by hand and "
@@ -567,14 +1044,22 @@ def fetch_kermany_subset(
     message says what to do) when the server cannot serve parts of the file.
     """
     source = SOURCES["kermany"]
-    root = Path(data_dir) if data_dir is not None else config.data_dir()
-    target = root / "sources" / source.folder
-    marker = _read_marker(target)
-    if marker.get("subset") == DEMO_MARKER and marker.get("per_class") == per_class:
-        return target
-    if marker and not marker.get("subset"):
-        return target  # the full archive is already unpacked: it holds the demo pack
-    remote = RemoteFile(url or source.url)
+    target = _data_root(data_dir) / "sources" / source.folder
+    with _exclusive(_lock_for(target), f"fetch of {source.folder}"):
+        _remove_leftovers(target)
+        marker = _read_marker(target)
+        if marker.get("subset") == DEMO_MARKER and marker.get("per_class") == per_class:
+            return target
+        if marker and not marker.get("subset"):
+            return target  # the full archive is already unpacked: it holds the demo pack
+        _read_remote_members(url or source.url, target, per_class, progress)
+    return target
+
+
+def _read_remote_members(url: str, target: Path, per_class: int, progress: bool) -> None:
+    """The work of :func:`fetch_kermany_subset`, under its lock."""
+    archive_root = SOURCES["kermany"].archive_root
+    remote = RemoteFile(url)
     try:
         # a small buffer: each member costs its own bytes plus at most 16 KiB of read-ahead
         archive = zipfile.ZipFile(io.BufferedReader(remote, buffer_size=1 << 14))
@@ -587,11 +1072,11 @@ def fetch_kermany_subset(
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     try:
         for name in tqdm(chosen, desc="Kermany demo images", unit="image", disable=not progress):
-            _check_entry(Path(remote.url), name, None)
-            relative = PurePosixPath(name)
+            relative = _check_entry(Path(remote.url), name, None)
+            _check_zip_method(Path(remote.url), archive.getinfo(name))
             parts = (
-                relative.parts[relative.parts.index(source.archive_root) + 1 :]
-                if (source.archive_root in relative.parts)
+                relative.parts[relative.parts.index(archive_root) + 1 :]
+                if (archive_root in relative.parts)
                 else relative.parts[-3:]
             )
             destination = scratch.joinpath(*parts)
@@ -615,7 +1100,6 @@ def fetch_kermany_subset(
         os.replace(scratch, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return target
 
 
 def fetch_demo_pack(
@@ -627,7 +1111,7 @@ def fetch_demo_pack(
     """Everything the ``demo`` profile needs, about 150 MB: Cohen's pinned snapshot (the whole
     repository archive) and a fixed subset of Kermany (:func:`fetch_kermany_subset`).
     Returns ``<data_dir>/sources``, which :func:`locate_sources` then finds."""
-    root = Path(data_dir) if data_dir is not None else config.data_dir()
+    root = _data_root(data_dir)
     fetch("cohen", root, progress=progress)
     fetch_kermany_subset(root, url=kermany_url, progress=progress)
     return root / "sources"

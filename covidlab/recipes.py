@@ -20,19 +20,22 @@ apostolopoulos, "dataset2"   covid; pneumonia = 400 bacterial + 314 viral (Datas
 coronet                      covid; normal; bacterial; viral
 ===========================  ===============================================================
 
-COVID-19 images are Cohen's frontal X-rays (:func:`covidlab.sources.frontal_xrays`);
-``extra_covid_sources=True`` adds the Figure1 and Actualmed COVID-19 X-rays, as the later
-papers' authors could. Images are drawn without replacement with a seeded generator,
-distinct patients first (a second image of a patient is only taken once every patient of the
-class has one), because a patient seen in training and test inflates the score. Byte-identical
-duplicates and unreadable files are dropped before drawing, and reported.
+COVID-19 images are Cohen's frontal X-rays (:func:`covidlab.sources.frontal_xrays`) from the
+snapshot each paper's counts need (:data:`COHEN_SNAPSHOTS`); ``extra_covid_sources=True`` adds
+the Figure1 and Actualmed COVID-19 X-rays, as the later papers' authors could. Images are
+drawn without replacement with a seeded generator, distinct patients first (a second image of
+a patient is only taken once every patient of the class has one), because a patient seen in
+training and test inflates the score. Byte-identical duplicates and unreadable files (every
+image is decoded, so a truncated JPEG is caught) are dropped before drawing, and reported.
+
+:func:`plan_recipe` computes the same table from the metadata alone, without images: what a
+download would give (``covidlab-data plan coronet``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,9 +45,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from covidlab import papers
-from covidlab.data import validate_manifest, write_manifest
-from covidlab.download import SOURCES
+from covidlab import config, papers
+from covidlab.data import (
+    ImageDecodeError,
+    check_image,
+    validate_manifest,
+    write_file_atomically,
+    write_manifest,
+)
+from covidlab.download import COHEN_COMMIT, COHEN_LATER_COMMIT, SOURCES, source_at
 from covidlab.sources import (
     add_sha256,
     frontal_xrays,
@@ -65,6 +74,25 @@ RECIPES = (
     "apostolopoulos",
     "apostolopoulos_dataset2",
     "coronet",
+)
+
+#: The snapshot of Cohen's collection each paper's COVID-19 images come from. The pinned
+#: 548bb58 (24 March 2020) holds 96 frontal COVID-19 X-rays from 66 patients; 6a42423 holds
+#: 478 from 295 patients.
+COHEN_SNAPSHOTS = {
+    # Its own file list, 25 + 25 files by name: 24 of the 25 COVID-19 files are in 548bb58; the
+    # 25th, radiopedia-covid-19-pneumonia-2.jpg, is only in commit 47b9451 (not in 6a42423).
+    "covidx_net": COHEN_COMMIT,
+    "soares": COHEN_LATER_COMMIT,  # 175 COVID-19 images: more than 548bb58 holds
+    "aboughazala": COHEN_COMMIT,  # 74: the pinned snapshot has enough
+    "apostolopoulos": COHEN_LATER_COMMIT,  # 224 (both datasets)
+    "coronet": COHEN_LATER_COMMIT,  # 284
+}
+
+#: Where COVIDX-Net's 25th COVID-19 file lives, for the note beside its table.
+COVIDX_NET_MISSING_FILE = (
+    "radiopedia-covid-19-pneumonia-2.jpg is only in Cohen's commit 47b9451, none of the "
+    "snapshots the course downloads"
 )
 
 #: Rosebrock's ``true_label`` text -> course label.
@@ -126,6 +154,15 @@ class RecipeResult:
         return self.table[self.table["note"].str.contains("short", na=False)]
 
 
+@dataclass
+class RecipePlan:
+    """What a recipe would draw, computed from the metadata alone (:func:`plan_recipe`)."""
+
+    name: str
+    table: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
 def recipe_name(paper_key: str, variant: str | None = None) -> str:
     """``"apostolopoulos"`` + ``"dataset2"`` -> ``"apostolopoulos_dataset2"``."""
     if variant is None:
@@ -147,6 +184,7 @@ def build_recipe(
     max_per_class: int | None = None,
     extra_covid_sources: bool = False,
     check_images: bool = True,
+    cohen_commit: str | None = None,
 ) -> RecipeResult:
     """Rebuild one paper's dataset from the unpacked sources in ``sources_dir``.
 
@@ -168,34 +206,23 @@ def build_recipe(
     extra_covid_sources
         Also draw COVID-19 images from Figure1 and Actualmed.
     check_images
-        Drop empty or undecodable files (with a warning) before drawing.
+        Drop empty, undecodable or truncated files (with a warning naming them) before
+        drawing; every image is decoded once.
+    cohen_commit
+        The Cohen snapshot to draw COVID-19 images from. Default: the paper's
+        (:data:`COHEN_SNAPSHOTS`) when ``sources_dir`` holds it, else the pinned one, and
+        then a short COVID-19 row of the table says how to get the paper's.
     """
-    if paper_key in RECIPES and paper_key not in papers.ALL:  # e.g. "apostolopoulos_dataset2"
-        paper_key, variant = paper_key.split("_", 1)
-    name = recipe_name(paper_key, variant)
+    name, paper_key, _ = _names(paper_key, variant)
+    _check_caps(scale, max_per_class)
     spec = papers.get(paper_key)
-    sources_dir = Path(sources_dir)
-    rng = np.random.default_rng(seed)
+    commit, missing_snapshot = _snapshot(paper_key, Path(sources_dir), cohen_commit)
     notes: list[str] = []
-    pool = _clean_pool(
-        source_pool(sources_dir, extra_covid_sources=extra_covid_sources), notes, check_images
-    )
-    chosen, rows = [], []
-    if paper_key == "covidx_net":
-        chosen, rows = _rosebrock_recipe(pool, spec.recipe, rng, scale, max_per_class)
-    else:
-        for label, parts in PLANS[name].items():
-            for part in parts:
-                requested = part.count if part.count is not None else spec.recipe[label]
-                candidates = pool[pool["true_label"].isin(part.source_labels)]
-                target = _target(requested, scale, max_per_class)
-                picked = draw_patients_first(candidates, target, rng).assign(label=label)
-                chosen.append(picked)
-                rows.append(
-                    _table_row(
-                        label, "+".join(part.source_labels), requested, target, candidates, picked
-                    )
-                )
+    if commit != COHEN_COMMIT:
+        notes.append(f"COVID-19 images from Cohen's snapshot {commit[:7]}")
+    pool = source_pool(sources_dir, extra_covid_sources=extra_covid_sources, cohen_commit=commit)
+    pool = _clean_pool(pool, notes, check_images)
+    chosen, rows = _draw(name, spec, pool, seed, scale, max_per_class, missing_snapshot)
     manifest = pd.concat(chosen, ignore_index=True)
     columns = [
         "path",
@@ -211,23 +238,70 @@ def build_recipe(
     return RecipeResult(name, manifest, pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), notes)
 
 
-def source_pool(sources_dir: str | Path, *, extra_covid_sources: bool = False) -> pd.DataFrame:
+def plan_recipe(
+    paper_key: str,
+    sources_dir: str | Path,
+    *,
+    variant: str | None = None,
+    seed: int = 0,
+    scale: float = 1.0,
+    max_per_class: int | None = None,
+    extra_covid_sources: bool = False,
+    cohen_commit: str | None = None,
+) -> RecipePlan:
+    """The requested / available / used table :func:`build_recipe` would give, from metadata.
+
+    No image is opened: Cohen's (and Figure1's, Actualmed's) ``metadata.csv`` and Kermany's
+    file names are enough, so the plan can be read before the images are downloaded. The
+    paper's Cohen snapshot (:data:`COHEN_SNAPSHOTS`) is read from ``sources_dir`` when it is
+    unpacked there, else from its ``metadata.csv`` in the course's shared data folder
+    (``cohen-metadata-6a42423.csv``). ``available`` counts what the metadata lists; a build
+    may find a few fewer (absent, unreadable or duplicate files). Parameters as for
+    :func:`build_recipe`.
+    """
+    name, paper_key, _ = _names(paper_key, variant)
+    _check_caps(scale, max_per_class)
+    spec = papers.get(paper_key)
+    commit = cohen_commit or COHEN_SNAPSHOTS[paper_key]
+    metadata = _cohen_metadata(Path(sources_dir), commit)
+    notes = [f"from the metadata alone: Cohen at {commit[:7]} ({metadata}), Kermany's file names"]
+    pool = source_pool(
+        sources_dir,
+        extra_covid_sources=extra_covid_sources,
+        cohen_commit=commit,
+        check_files=False,
+        cohen_metadata=metadata,
+    )
+    chosen, rows = _draw(name, spec, pool, seed, scale, max_per_class, None)
+    return RecipePlan(name, pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), notes)
+
+
+def source_pool(
+    sources_dir: str | Path,
+    *,
+    extra_covid_sources: bool = False,
+    cohen_commit: str = COHEN_COMMIT,
+    check_files: bool = True,
+    cohen_metadata: str | Path | None = None,
+) -> pd.DataFrame:
     """Every image a recipe may draw from, with the source's own label in ``true_label``.
 
-    COVID-19: Cohen's frontal X-rays (plus Figure1 and Actualmed with
-    ``extra_covid_sources``); normal, bacterial, viral: Kermany.
+    COVID-19: Cohen's frontal X-rays at ``cohen_commit`` (plus Figure1 and Actualmed with
+    ``extra_covid_sources``); normal, bacterial, viral: Kermany. ``check_files=False`` keeps
+    rows whose image is absent (metadata only); ``cohen_metadata`` reads Cohen's rows from
+    another ``metadata.csv``.
     """
     sources_dir = Path(sources_dir)
+    cohen_dir = sources_dir / source_at("cohen", cohen_commit).folder
     with warnings.catch_warnings():  # missing images are expected in the offline copies
         warnings.simplefilter("ignore")
-        covid = [frontal_xrays(read_cohen(sources_dir / SOURCES["cohen"].folder))]
+        covid = [
+            frontal_xrays(read_cohen(cohen_dir, check_files=check_files, metadata=cohen_metadata))
+        ]
         if extra_covid_sources:
             for reader, name in ((read_figure1, "figure1"), (read_actualmed, "actualmed")):
-                covid.append(
-                    frontal_xrays(
-                        reader(sources_dir / SOURCES[name].folder), keep_unknown_view=True
-                    )
-                )
+                frame = reader(sources_dir / SOURCES[name].folder, check_files=check_files)
+                covid.append(frontal_xrays(frame, keep_unknown_view=True))
     covid_frame = pd.concat(covid, ignore_index=True)
     covid_frame = covid_frame[covid_frame["label"] == "covid"]
     kermany = read_kermany(sources_dir / SOURCES["kermany"].folder)
@@ -266,14 +340,9 @@ def write_recipe(result: RecipeResult, out_dir: str | Path) -> Path:
     """Write ``<out_dir>/<name>/manifest.csv`` and ``table.csv`` atomically; return the folder."""
     folder = Path(out_dir) / result.name
     write_manifest(result.manifest, folder / "manifest.csv")
-    handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".table.csv.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as temp_file:
-            result.table.to_csv(temp_file, index=False)
-        os.replace(temp_name, folder / "table.csv")
-    except BaseException:
-        os.unlink(temp_name)
-        raise
+    write_file_atomically(
+        folder / "table.csv", lambda handle: result.table.to_csv(handle, index=False)
+    )
     return folder
 
 
@@ -302,6 +371,73 @@ def cache_resized(manifest: pd.DataFrame, out_dir: str | Path, size: int) -> pd.
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def _names(paper_key: str, variant: str | None) -> tuple[str, str, str | None]:
+    """(recipe name, paper key, variant) from either form of a recipe's name."""
+    if paper_key in RECIPES and paper_key not in papers.ALL:  # e.g. "apostolopoulos_dataset2"
+        paper_key, variant = paper_key.split("_", 1)
+    return recipe_name(paper_key, variant), paper_key, variant
+
+
+def _check_caps(scale: float, max_per_class: int | None) -> None:
+    if not scale > 0:
+        raise ValueError(f"scale must be above 0 (a share of the paper's counts), not {scale}")
+    if max_per_class is not None and max_per_class < 1:
+        raise ValueError(
+            f"max_per_class must be at least 1 (the most images per class), not {max_per_class}"
+        )
+
+
+def _snapshot(paper_key: str, sources_dir: Path, commit: str | None) -> tuple[str, str | None]:
+    """The Cohen commit to draw from, and why the paper's own is not used (None if it is)."""
+    if commit is not None:
+        return commit, None
+    wanted = COHEN_SNAPSHOTS[paper_key]
+    if wanted == COHEN_COMMIT or (sources_dir / source_at("cohen", wanted).folder).is_dir():
+        return wanted, None
+    return COHEN_COMMIT, (
+        f"{papers.get(paper_key).short_name} needs Cohen's snapshot {wanted[:7]}, which is not "
+        f"in {sources_dir}: `covidlab-data download cohen --commit {wanted[:7]}` "
+        f"(`covidlab-data plan {paper_key}` shows what it holds)"
+    )
+
+
+def _cohen_metadata(sources_dir: Path, commit: str) -> Path:
+    """The ``metadata.csv`` of Cohen's snapshot ``commit``: the unpacked snapshot's own, else
+    the copy in the shared data folder (``cohen-metadata-<short commit>.csv``)."""
+    candidates = [sources_dir / source_at("cohen", commit).folder / "metadata.csv"]
+    shared = config.shared_data_dir()
+    if shared is not None:
+        candidates.append(shared / f"cohen-metadata-{commit[:7]}.csv")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no metadata.csv of Cohen's snapshot {commit[:7]} in {' or '.join(map(str, candidates))}: "
+        f"`covidlab-data download cohen --commit {commit[:7]}`"
+    )
+
+
+def _draw(name, spec, pool, seed, scale, max_per_class, missing_snapshot):
+    """Draw every class of recipe ``name`` from ``pool``: (drawn frames, table rows)."""
+    rng = np.random.default_rng(seed)
+    if spec.key == "covidx_net":
+        return _rosebrock_recipe(pool, spec.recipe, rng, scale, max_per_class)
+    chosen, rows = [], []
+    for label, parts in PLANS[name].items():
+        for part in parts:
+            requested = part.count if part.count is not None else spec.recipe[label]
+            candidates = pool[pool["true_label"].isin(part.source_labels)]
+            target = _target(requested, scale, max_per_class)
+            picked = draw_patients_first(candidates, target, rng).assign(label=label)
+            chosen.append(picked)
+            drawn_from = "+".join(part.source_labels)
+            row = _table_row(label, drawn_from, requested, target, candidates, picked)
+            if missing_snapshot and "covid" in part.source_labels and row["available"] < target:
+                row["note"] += f"; {missing_snapshot}"
+            rows.append(row)
+    return chosen, rows
 
 
 def _target(requested: int, scale: float, max_per_class: int | None) -> int:
@@ -349,16 +485,25 @@ def _clean_pool(pool: pd.DataFrame, notes: list[str], check_images: bool) -> pd.
     return pool[~duplicated].reset_index(drop=True)
 
 
+#: Verdicts of :func:`_image_problem` by (path, size, modification time): a chapter or a test
+#: builds several recipes from one pool, and each image need only be decoded once.
+_CHECKED: dict[tuple[str, int, int], str | None] = {}
+
+
 def _image_problem(path: str) -> str | None:
-    """Why ``path`` cannot be used as an image, or None when it can."""
-    if os.path.getsize(path) == 0:
+    """Why ``path`` cannot be used as an image, or None when it can (decoded in full:
+    ``Image.verify()`` does not read JPEG data, so it passes a truncated download)."""
+    status = os.stat(path)
+    if status.st_size == 0:
         return "empty file (0 bytes)"
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except Exception as error:  # Pillow raises many types for damaged files
-        return f"not a readable image ({type(error).__name__}: {error})"
-    return None
+    key = (str(path), status.st_size, status.st_mtime_ns)
+    if key not in _CHECKED:
+        try:
+            check_image(path)
+            _CHECKED[key] = None
+        except ImageDecodeError as error:
+            _CHECKED[key] = error.reason
+    return _CHECKED[key]
 
 
 def _rosebrock_recipe(pool, recipe, rng, scale, max_per_class):
@@ -385,6 +530,9 @@ def _rosebrock_recipe(pool, recipe, rng, scale, max_per_class):
                     f"the list's true labels: {', '.join(f'{k} {v}' for k, v in listed.items())}",
                     f"{len(absent)} listed file(s) not in these sources: {', '.join(absent)}"
                     if absent
+                    else "",
+                    COVIDX_NET_MISSING_FILE
+                    if "radiopedia-covid-19-pneumonia-2.jpg" in absent
                     else "",
                 ],
             )

@@ -12,10 +12,19 @@ Labels
 
 - Cohen, Figure1, Actualmed: the most specific part of ``finding``, lower-cased
   (``"Pneumonia/Viral/COVID-19"`` -> ``"covid"``, ``"SARS"`` -> ``"sars"``,
-  ``"Pneumonia/Bacterial/Streptococcus"`` -> ``"streptococcus"``). ``"No Finding"`` becomes
-  ``"no finding"``, *not* ``"normal"``: these collections gather patients suspected of lung
-  disease, and the papers took their normal class from Kermany. A blank finding becomes
-  ``"unknown"``.
+  ``"Pneumonia/Bacterial/Streptococcus"`` -> ``"streptococcus"``). A finding that lists
+  COVID-19 with something else (``"COVID-19, ARDS"`` in later Cohen commits) is ``"covid"``:
+  the patient has COVID-19, and the papers' COVID-19 class took such images.
+  ``"No Finding"`` becomes ``"no finding"``, *not* ``"normal"``: these collections gather
+  patients suspected of lung disease, and the papers took their normal class from Kermany.
+  A blank finding becomes ``"unknown"``.
+- The later Cohen schema's ``"Pneumonia/Bacterial"`` and ``"Pneumonia/Viral"`` (no organism
+  named) become ``"adult bacterial"`` and ``"adult viral"``, *not* ``"bacterial"`` and
+  ``"viral"``: those two labels belong to Kermany's children aged one to five from one
+  hospital in Guangzhou, while Cohen's patients are adults (18 to 94 years at 6a42423) from
+  case reports worldwide. One label for both would let a recipe mix two populations into
+  one class without anyone deciding it, and a classifier would learn age and hospital
+  instead of the disease.
 - Kermany: ``"normal"``, ``"bacterial"`` or ``"viral"``, read from the file name, the only place
   Kermany records the pneumonia type (Kermany et al. 2018).
 
@@ -98,12 +107,25 @@ def may_show(license: object, source: object = "") -> bool:  # noqa: A002 (the c
     return text.casefold() in allowed or unversioned.casefold() in allowed
 
 
+#: Findings that name a category but no organism, and the label each gets (see "Labels" in
+#: the module docstring: Kermany's pediatric classes are called "bacterial" and "viral").
+_UNSPECIFIED_FINDINGS = {
+    "pneumonia/bacterial": "adult bacterial",
+    "pneumonia/viral": "adult viral",
+}
+
+
 def label_from_finding(finding: object) -> str:
     """Canonical label of a free-text finding (the rules are in the module docstring)."""
     if not isinstance(finding, str) or not finding.strip():
         return "unknown"
-    leaf = finding.strip().split("/")[-1].strip().lower()
-    return {"covid-19": "covid"}.get(leaf, leaf)
+    path = "/".join(part.strip() for part in finding.strip().lower().split("/"))
+    if path in _UNSPECIFIED_FINDINGS:
+        return _UNSPECIFIED_FINDINGS[path]
+    leaf = path.split("/")[-1]
+    if "covid-19" in (item.strip() for item in leaf.split(",")):  # "COVID-19, ARDS"
+        return "covid"
+    return leaf
 
 
 def read_cohen(
@@ -138,6 +160,7 @@ def read_cohen(
     raw.columns = [str(column).strip() for column in raw.columns]  # early " url" -> "url"
     patient_column = _first_present(raw, ("patientid", "Patientid"), csv_path, "patient id")
     _require(raw, ("finding", "view", "modality", "filename"), csv_path)
+    raw = _drop_blank(raw, "filename", csv_path)
     folder = raw["folder"].fillna("images") if "folder" in raw else "images"
     frame = pd.DataFrame(
         {
@@ -177,6 +200,7 @@ def read_figure1(
     raw = _read_csv(csv_path, encoding="cp1252")
     _first_present(raw, ("patientid",), csv_path, "patient id")
     _require(raw, ("finding", "view", "modality"), csv_path)
+    raw = _drop_blank(raw, "patientid", csv_path)  # the id is the file name
     ids = raw["patientid"].astype(str).str.strip()
     paths = [_find_with_suffix(repo_dir / "images", name, (".jpg", ".png")) for name in ids]
     frame = _agchung_frame(raw, paths, "figure1", ids.str.replace(r"[a-z]$", "", regex=True))
@@ -195,6 +219,7 @@ def read_actualmed(
     raw = _read_csv(csv_path)
     _first_present(raw, ("patientid",), csv_path, "patient id")
     _require(raw, ("finding", "view", "modality", "imagename"), csv_path)
+    raw = _drop_blank(raw, "imagename", csv_path)
     paths = [str((repo_dir / "images" / name).resolve()) for name in raw["imagename"].astype(str)]
     frame = _agchung_frame(raw, paths, "actualmed", raw["patientid"].astype(str).str.strip())
     return _keep_present(frame, csv_path, check_files, missing)
@@ -327,6 +352,22 @@ def _require(raw: pd.DataFrame, columns: Iterable[str], csv_path: Path) -> None:
         )
 
 
+def _drop_blank(raw: pd.DataFrame, column: str, csv_path: Path) -> pd.DataFrame:
+    """Rows whose ``column`` (the image's file name) is filled in; the others are skipped
+    with a :class:`MissingImagesWarning` naming them (without a name there is no image)."""
+    blank = raw[column].fillna("").astype(str).str.strip().eq("")
+    if blank.any():
+        rows = [int(i) + 1 for i in raw.index[blank]]
+        warnings.warn(
+            f"{csv_path}: {len(rows)} row(s) have no {column!r}, so their images cannot be "
+            f"found; skipped (data row(s) {', '.join(map(str, rows[:20]))}"
+            f"{' ...' if len(rows) > 20 else ''})",
+            MissingImagesWarning,
+            stacklevel=3,
+        )
+    return raw[~blank].reset_index(drop=True)
+
+
 def _as_series(value: pd.Series | str, index: pd.Index) -> pd.Series:
     return value if isinstance(value, pd.Series) else pd.Series(value, index=index)
 
@@ -362,7 +403,7 @@ def _keep_present(
     frame: pd.DataFrame, csv_path: Path, check_files: bool, missing: Missing
 ) -> pd.DataFrame:
     if check_files:
-        present = frame["path"].map(lambda p: Path(p).is_file())
+        present = frame["path"].map(lambda p: Path(p).is_file()).astype(bool)  # also if empty
         absent = frame.loc[~present, "path"].map(lambda p: Path(p).name).tolist()
         if absent and missing == "error":
             raise FileNotFoundError(

@@ -191,6 +191,54 @@ def test_load_image_missing_file(tmp_path):
         data.load_image(tmp_path / "nowhere.png", (8, 8))
 
 
+def _blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid black grayscale PNG of any size, written row by row (tiny on disk)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, content: bytes) -> bytes:
+        crc = zlib.crc32(kind + content) & 0xFFFFFFFF
+        return struct.pack(">I", len(content)) + kind + content + struct.pack(">I", crc)
+
+    packer, row = zlib.compressobj(9), bytes(width + 1)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize("side", [7_000, 14_000])  # 49 MP: over our limit; 196 MP: over Pillow's
+def test_an_image_with_too_many_pixels_is_refused_before_decoding(tmp_path, side):
+    path = _blank_png(tmp_path / "huge.png", side, side)
+    assert path.stat().st_size < 250_000  # a small file that would decode to gigabytes
+    for attempt in (
+        lambda: data.load_image(path, (8, 8)),
+        lambda: data.check_image(path),
+        lambda: data.make_dataset(_manifest([path], ["covid"]), CLASSES, 8),
+    ):
+        with pytest.raises(data.ImageDecodeError, match=r"huge\.png.*MAX_IMAGE_PIXELS"):
+            attempt()
+
+
+def test_check_image_decodes_and_so_finds_a_truncated_jpeg(tmp_path):
+    complete = tmp_path / "complete.jpeg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300), np.uint8)).save(complete)
+    data.check_image(complete)
+    truncated = tmp_path / "truncated.jpeg"
+    truncated.write_bytes(complete.read_bytes()[: complete.stat().st_size // 2])
+    with Image.open(truncated) as image:
+        image.verify()  # what the recipes used to rely on: it passes
+    with pytest.raises(data.ImageDecodeError, match=r"truncated\.jpeg.*truncated"):
+        data.check_image(truncated)
+
+
+def test_written_manifests_are_readable_by_everyone(tmp_path):
+    csv_path = data.write_manifest(_manifest([tmp_path / "a.png"], ["covid"]), tmp_path / "m.csv")
+    assert csv_path.stat().st_mode & 0o777 == 0o644
+
+
 # ---------------------------------------------------------------- make_dataset
 
 

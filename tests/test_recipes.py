@@ -12,12 +12,15 @@ from PIL import Image
 from covidlab import papers
 from covidlab.cli import main
 from covidlab.data import read_manifest
+from covidlab.download import COHEN_COMMIT, COHEN_LATER_COMMIT
 from covidlab.recipes import (
+    COHEN_SNAPSHOTS,
     RECIPES,
     TABLE_COLUMNS,
     build_recipe,
     cache_resized,
     draw_patients_first,
+    plan_recipe,
     rosebrock_list,
     write_recipe,
 )
@@ -104,6 +107,88 @@ def test_corrupt_and_empty_images_are_skipped_with_a_message(mini_sources):
     assert not result.manifest["path"].str.contains("IM-000[01]-0001").any()
     assert result.table.set_index("class").loc["normal", "available"] == 5
     assert any("unreadable" in note for note in result.notes)
+
+
+def test_a_truncated_jpeg_is_skipped_with_a_warning_naming_it(mini_sources):
+    """A download cut short keeps a valid JPEG header: only decoding the data finds it."""
+    normal = mini_sources / "chest_xray" / "train" / "NORMAL"
+    noisy = np.random.default_rng(0).integers(0, 255, (120, 160), dtype=np.uint8)
+    Image.fromarray(noisy).save(normal / "IM-0003-0001.jpeg")
+    whole = (normal / "IM-0003-0001.jpeg").read_bytes()
+    (normal / "IM-0003-0001.jpeg").write_bytes(whole[: len(whole) // 2])
+    with pytest.warns(UserWarning, match=r"IM-0003-0001\.jpeg: not a readable image .*truncated"):
+        result = build_recipe("aboughazala", mini_sources)
+    assert not result.manifest["path"].str.contains("IM-0003-0001").any()
+
+
+@pytest.mark.parametrize("cap", [0, -3])
+def test_max_per_class_must_be_at_least_one(mini_sources, cap):
+    with pytest.raises(ValueError, match="max_per_class must be at least 1"):
+        build_recipe("aboughazala", mini_sources, max_per_class=cap)
+
+
+def test_recipe_files_are_readable_by_everyone(mini_sources, tmp_path):
+    folder = write_recipe(build_recipe("aboughazala", mini_sources), tmp_path / "recipes")
+    for name in ("manifest.csv", "table.csv"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o644, name
+
+
+# --- which Cohen snapshot each paper draws from ---------------------------------------------
+
+
+def test_papers_needing_more_covid_images_than_548bb58_use_the_later_snapshot():
+    needs = {key: papers.get(key).recipe["covid"] for key in papers.ALL}
+    assert needs == {
+        "covidx_net": 25,
+        "soares": 175,
+        "aboughazala": 74,
+        "apostolopoulos": 224,
+        "coronet": 284,
+    }
+    pinned_holds = 96  # frontal COVID-19 X-rays at 548bb58
+    for key, count in needs.items():
+        later = key != "covidx_net" and count > pinned_holds  # COVIDX-Net: its own file list
+        assert COHEN_SNAPSHOTS[key] == (COHEN_LATER_COMMIT if later else COHEN_COMMIT), key
+
+
+def _later_snapshot(sources: Path, covid_images: int) -> Path:
+    """The later Cohen snapshot beside the pinned one, with ``covid_images`` patients."""
+    folder = sources / "covid-chestxray-dataset-6a42423"
+    rows = [COHEN_HEADER]
+    for i in range(covid_images):
+        rows.append(f"L{i},Pneumonia/Viral/COVID-19,AP Supine,X-ray,images,later{i}.png")
+        _image(folder / "images" / f"later{i}.png", 1000 + i)
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_coronet_draws_from_the_later_snapshot_when_it_is_there(mini_sources):
+    _later_snapshot(mini_sources, 9)
+    result = build_recipe("coronet", mini_sources)
+    covid = result.manifest.query("label == 'covid'")
+    assert len(covid) == 9 and covid["path"].str.contains("dataset-6a42423").all()
+    assert "COVID-19 images from Cohen's snapshot 6a42423" in result.notes
+    pinned = build_recipe("aboughazala", mini_sources)  # 74 is enough at 548bb58
+    assert not pinned.manifest["path"].str.contains("6a42423").any()
+
+
+def test_without_the_later_snapshot_the_short_row_says_how_to_get_it(mini_sources):
+    result = build_recipe("coronet", mini_sources)
+    note = result.table.set_index("class").loc["covid", "note"]
+    assert note.startswith("short: the sources hold 6 of the 284")
+    assert "`covidlab-data download cohen --commit 6a42423`" in note
+    capped = build_recipe("coronet", mini_sources, max_per_class=3)  # not short: no advice
+    assert "download" not in capped.table.set_index("class").loc["covid", "note"]
+
+
+def test_plan_needs_no_images(mini_sources):
+    for image in (mini_sources / "covid-chestxray-dataset" / "images").iterdir():
+        image.unlink()
+    plan = plan_recipe("aboughazala", mini_sources)
+    table = plan.table.set_index("class")
+    assert table.loc["covid", ["requested", "available", "used"]].tolist() == [74, 6, 6]
+    assert table.loc["normal", ["requested", "available", "used"]].tolist() == [73, 7, 7]
+    assert plan.table.columns.tolist() == list(TABLE_COLUMNS)
 
 
 def test_duplicate_files_are_drawn_once(mini_sources):
@@ -221,6 +306,41 @@ def test_extra_covid_sources_add_figure1_and_actualmed(shared_data):
     result = build_recipe("coronet", shared_data / "sources", extra_covid_sources=True)
     covid = result.manifest.query("label == 'covid'")
     assert covid["source"].value_counts().to_dict() == {"cohen": 96, "figure1": 35, "actualmed": 26}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    ("name", "covid"), [("coronet", 284), ("apostolopoulos", 224), ("soares", 175)]
+)
+def test_paper_profile_plan_gets_the_papers_covid_count_from_the_later_metadata(
+    shared_data, name, covid
+):
+    """The shared copy of 6a42423's metadata.csv lists 478 frontal COVID-19 X-rays."""
+    plan = plan_recipe(name, shared_data / "sources")
+    row = plan.table.set_index("class").loc["covid"]
+    assert (row["requested"], row["available"], row["used"]) == (covid, 478, covid)
+    assert row["note"] == ""
+    assert "cohen-metadata-6a42423.csv" in plan.notes[0]
+
+
+@pytest.mark.shared_data
+def test_covidx_net_plan_keeps_its_file_list_and_says_where_the_25th_file_is(shared_data):
+    plan = plan_recipe("covidx_net", shared_data / "sources")
+    covid = plan.table.set_index("class").loc["covid"]
+    assert covid["used"] == 24
+    assert "only in Cohen's commit 47b9451" in covid["note"]
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", RECIPES)
+def test_demo_draws_are_those_of_the_pinned_snapshot(shared_data, name):
+    """The shared sources hold only 548bb58, so the demo draws exactly what it drew before."""
+    default = build_recipe(name, shared_data / "sources", max_per_class=50)
+    pinned = build_recipe(
+        name, shared_data / "sources", max_per_class=50, cohen_commit=COHEN_COMMIT
+    )
+    assert default.manifest["path"].tolist() == pinned.manifest["path"].tolist()
+    assert default.table.equals(pinned.table)
 
 
 @pytest.mark.shared_data

@@ -121,10 +121,44 @@ def test_missing_metadata_file_says_how_to_get_it(tmp_path):
         ("No finding", "no finding"),
         ("", "unknown"),
         (None, "unknown"),
+        # later Cohen commits: COVID-19 with a complication is still COVID-19
+        ("COVID-19, ARDS", "covid"),
+        ("Pneumonia/Viral/COVID-19, ARDS", "covid"),
+        # the later schema's adult pneumonia without an organism is not Kermany's pediatric class
+        ("Pneumonia/Bacterial", "adult bacterial"),
+        ("Pneumonia/Viral", "adult viral"),
+        ("Pneumonia/Bacterial/Streptococcus", "streptococcus"),
     ],
 )
 def test_label_from_finding(finding, label):
     assert label_from_finding(finding) == label
+
+
+def test_blank_file_names_in_metadata_are_skipped_and_named(tmp_path):
+    cohen = tmp_path / "cohen"
+    (cohen / "metadata.csv").parent.mkdir()
+    (cohen / "metadata.csv").write_text(
+        "patientid,finding,view,modality,folder,filename\n"
+        "1,COVID-19,PA,X-ray,images,\n"
+        "2,COVID-19,PA,X-ray,images,b.png\n"
+    )
+    _image(cohen / "images" / "b.png")
+    with pytest.warns(MissingImagesWarning, match=r"1 row\(s\) have no 'filename'.*row\(s\) 1\)"):
+        assert read_cohen(cohen)["patient_id"].tolist() == ["cohen-2"]
+
+    actualmed = tmp_path / "actualmed"
+    (actualmed / "metadata.csv").parent.mkdir()
+    (actualmed / "metadata.csv").write_text(
+        "patientid,finding,view,modality,imagename\r\n1,COVID-19,PA,X-ray,\r\n"
+    )
+    with pytest.warns(MissingImagesWarning, match="no 'imagename'"):
+        assert read_actualmed(actualmed, check_files=False).empty
+
+    figure1 = tmp_path / "figure1"
+    (figure1 / "metadata.csv").parent.mkdir()
+    (figure1 / "metadata.csv").write_text("patientid,finding,view,modality\n,COVID-19,PA,X-ray\n")
+    with pytest.warns(MissingImagesWarning, match="no 'patientid'"):
+        assert read_figure1(figure1, check_files=False).empty
 
 
 def test_frontal_views_are_case_insensitive_and_exclude_lateral_and_ct(tmp_path):
@@ -223,6 +257,11 @@ def test_real_cohen_later_schema_parses_without_images(shared_data):
     assert len(cohen) == 950
     assert cohen["label"].value_counts()["covid"] == 584
     assert cohen["path"].str.contains("/volumes/").sum() == 21
+    frontal_covid = frontal_xrays(cohen).query("label == 'covid'")
+    assert len(frontal_covid) == 478 and frontal_covid["patient_id"].nunique() == 295
+    adult = cohen[cohen["finding"].isin(["Pneumonia/Bacterial", "Pneumonia/Viral"])]
+    assert set(adult["label"]) == {"adult bacterial"}  # no Pneumonia/Viral rows at 6a42423
+    assert not cohen["label"].isin(["bacterial", "viral"]).any()  # Kermany's labels only
 
 
 @pytest.mark.shared_data
