@@ -232,6 +232,7 @@ def build_recipe(
         "true_label",
         "view",
         "original_split",
+        "license",  # which images the book may show (covidlab.viz.showable)
         "sha256",
     ]
     manifest = validate_manifest(manifest[columns].reset_index(drop=True))

@@ -351,3 +351,16 @@ def test_cli_builds_every_recipe_offline(shared_data, tmp_path, capsys):
     assert status == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(RECIPES)
     assert "short: the sources hold 96 of the 224" in capsys.readouterr().out
+
+
+def test_recipe_manifests_carry_each_image_licence(shared_data):
+    """The book shows only images whose licence allows it, so every recipe row keeps one."""
+    from covidlab import recipes, viz
+
+    result = recipes.build_recipe("coronet", shared_data / "sources", max_per_class=20)
+    assert "license" in result.manifest
+    kermany = result.manifest[result.manifest["source"] == "kermany"]
+    assert set(kermany["license"]) == {"CC BY 4.0"}
+    shown = viz.showable(result.manifest)
+    assert set(shown["source"]) == {"cohen", "kermany"}, "some Cohen images are showable too"
+    assert len(shown) < len(result.manifest), "and some (blank licence) are not"
