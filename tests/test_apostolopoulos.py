@@ -115,6 +115,21 @@ def test_comparison_table_puts_the_paper_beside_the_run():
     assert other.loc[("Dataset_1", "VGG19", "accuracy_3class"), "paper"] == 93.48
 
 
+def test_comparison_table_lists_only_what_the_run_trained():
+    cm = apostolopoulos.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
+    table = apostolopoulos.comparison_table(
+        {("Dataset_2", "MobileNetV2"): cm, ("Dataset_2", "VGG19"): cm}
+    )
+    assert set(table.index.droplevel("metric")) == {
+        ("Dataset_2", "MobileNetV2"),
+        ("Dataset_2", "VGG19"),
+    }  # no paper-only rows (Dataset_1's five networks are in paper_intervals)
+    assert len(apostolopoulos.paper_intervals("Dataset_1")) == 5 * 4
+    unreported = table.loc[("Dataset_2", "VGG19")]  # the paper ran only MobileNet v2 on Dataset_2
+    assert (unreported["paper"] == "").all() and (unreported["paper 95% CI"] == "").all()
+    assert not table.isna().any().any()
+
+
 def test_dataset_2_matches_the_recipe_plan():
     info = apostolopoulos.DATASETS["Dataset_2"]
     assert sum(info.composition["pneumonia"].values()) == info.counts["pneumonia"] == 714

@@ -493,6 +493,9 @@ def comparison_table(run: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
     ``run`` maps (dataset, model) to this run's summed 3x3 confusion matrix (rows = true
     class, classes in ``SPEC.classes`` order). Percentages; ``n (this run)`` is the number of
     images behind this run's value. The paper's intervals come from :func:`paper_intervals`.
+    One block of rows per entry of ``run``, nothing else: a network the paper reports but this
+    run did not train is not listed (:func:`paper_intervals` has the paper's rows), and one the
+    paper did not report on that dataset gets empty paper columns.
     """
     paper = pd.concat([paper_intervals(name) for name in DATASETS])
     rows = []
@@ -514,7 +517,7 @@ def comparison_table(run: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
                     "dataset": dataset,
                     "model": model,
                     "metric": metric,
-                    "paper": np.nan if reported is None else reported["paper"],
+                    "paper": "" if reported is None else reported["paper"],
                     "paper 95% CI": ""
                     if reported is None
                     else _interval(reported["paper low"], reported["paper high"]),
