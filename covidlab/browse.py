@@ -36,7 +36,7 @@ from covidlab.data import synthetic_manifest
 from covidlab.download import SOURCES, locate_sources
 from covidlab.recipes import RECIPES, RecipeResult, build_recipe, rosebrock_list
 from covidlab.sources import find_duplicates, read_actualmed, read_cohen, read_figure1, read_kermany
-from covidlab.viz import add_caption, display_name, load_showable, new_figure
+from covidlab.viz import add_caption, display_name, load_showable, new_figure, showable
 
 #: What each profile reads, in words (used in banners and figure captions).
 PROFILE_DATA = {
@@ -89,9 +89,14 @@ def tag(profile: str | None = None) -> str:
 
 
 def describe(profile: str | None, folder: str | Path) -> str:
-    """A one-line banner: the profile, what it reads and where."""
+    """A one-line banner: the profile, what it reads and where.
+
+    ``smoke`` names no folder: its stand-in lives in a fresh temporary folder whose name
+    means nothing to a reader (and would change the page at every build).
+    """
     profile = _profile(profile)
-    return f"Profile: {profile} | data: {PROFILE_DATA[profile]} | sources folder: {folder}"
+    where = "a temporary folder" if profile == "smoke" else folder
+    return f"Profile: {profile} | data: {PROFILE_DATA[profile]} | sources folder: {where}"
 
 
 def sources_table() -> pd.DataFrame:
@@ -547,7 +552,9 @@ def browser(manifest: pd.DataFrame, *, image_size: tuple[int, int] = (160, 160))
     """Dropdowns for class, source and patient that show the chosen patient's images.
 
     Needs ``ipywidgets`` and a live Jupyter kernel (on Colab it just works); a static page
-    shows no widget. Returns the widget box; display it as the last line of a cell.
+    shows no widget. Only images whose licence lets the course show them are offered
+    (:func:`covidlab.viz.showable`). Returns the widget box; display it as the last line of a
+    cell.
     """
     try:
         import ipywidgets as widgets
@@ -557,6 +564,7 @@ def browser(manifest: pd.DataFrame, *, image_size: tuple[int, int] = (160, 160))
             "the image browser needs ipywidgets: pip install ipywidgets (Colab has it)"
         ) from error
     manifest = manifest[manifest["present"]] if "present" in manifest else manifest
+    manifest = showable(manifest)
     label = widgets.Dropdown(
         options=["all", *sorted(manifest["label"].unique())], description="class"
     )

@@ -217,18 +217,18 @@ def frozen_features(extractor: keras.Model, ds: tf.data.Dataset) -> tf.data.Data
 def predict(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """True class indices and predicted probabilities for every image of ``ds``.
 
-    Labels and predictions are taken from the same pass over the data, so they stay aligned
-    even if ``ds`` is shuffled.
+    The images and labels are taken from one pass over the data, so they stay aligned even if
+    ``ds`` is shuffled; the model then predicts them in one ``model.predict`` call (one graph
+    trace per model; under a tf.distribute strategy it splits the batches between the replicas
+    and gathers the answers in order).
     """
-    y_true, y_prob = [], []
-    for images, one_hot in ds:
-        # model.predict, not predict_on_batch: under a tf.distribute strategy it splits the
-        # batch between the replicas and gathers the answers in order
-        y_prob.append(np.asarray(model.predict(images, batch_size=len(images), verbose=0)))
-        y_true.append(np.argmax(one_hot.numpy(), axis=1))
-    if not y_true:
+    batches = [(images.numpy(), one_hot.numpy()) for images, one_hot in ds]
+    if not batches:
         raise ValueError("predict() got an empty dataset: the test set has no images")
-    return np.concatenate(y_true), np.concatenate(y_prob)
+    images = np.concatenate([images for images, _ in batches])
+    y_true = np.argmax(np.concatenate([one_hot for _, one_hot in batches]), axis=1)
+    y_prob = model.predict(images, batch_size=len(batches[0][0]), verbose=0)
+    return y_true, np.asarray(y_prob)
 
 
 @dataclass

@@ -145,6 +145,8 @@ def test_profile_folders_and_captions(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
     assert browse.tag("smoke").startswith("smoke profile · synthetic")
     assert "demo" in browse.describe("demo", "/x") and "/x" in browse.describe("demo", "/x")
+    # smoke's stand-in sits in a fresh temporary folder: the banner does not print its path
+    assert "/tmp/x" not in browse.describe("smoke", "/tmp/x")
     with pytest.raises(ValueError, match="unknown profile"):
         browse.sources_dir("huge")
     monkeypatch.setenv("COVIDLAB_SHARED_DATA", str(tmp_path / "absent"))
