@@ -66,8 +66,9 @@ def grad_cam_refusal(model: keras.Model, layer_name: str | None = None) -> str |
         return None
     return (
         f"No Grad-CAM for {model.name}: at this input size its last convolutional map is "
-        f"{height}x{width} cells, so a heatmap could only say which {height * width}th of the "
-        f"image mattered, not where in the lungs. It needs at least {MIN_MAP_SIZE}x{MIN_MAP_SIZE} "
+        f"{height}x{width} cells, so a heatmap could only say which of those {height * width} "
+        f"coarse blocks of the image mattered, not where in the lungs. It needs at least "
+        f"{MIN_MAP_SIZE}x{MIN_MAP_SIZE} "
         "(a larger input gives a finer map; at the paper's 224 px most backbones give 7x7)."
     )
 

@@ -77,6 +77,8 @@ def test_comparison_table_reads_the_confusion_matrices():
     )
     assert table.loc["VGG19", "accuracy"] == pytest.approx(0.9)
     assert table.loc["VGG19", "95% CI"] == "0.60-0.98"
+    assert table.loc["VGG19", "balanced accuracy"] == pytest.approx((4 / 5 + 5 / 5) / 2)
+    assert table.loc["InceptionV3", "balanced accuracy"] == 0.5  # one class for everything
     assert table.loc["InceptionV3", "f1 normal"] == 0.0  # no normal image predicted
     assert table.loc["InceptionV3", "predicted covid"] == 10
     assert table.loc["VGG19", "predicted covid"] == 6
@@ -108,6 +110,8 @@ def test_resolve_keeps_the_papers_batch_and_trains_mobilenet_only_in_smoke():
     assert smoke.models == profiles.PROFILE_MODELS["covidx_net"]["smoke"] == ("MobileNetV2",)
     assert (smoke.batch_size, smoke.run_eagerly, smoke.image_size) == (7, True, (32, 32))
     assert covidx_net.resolve("demo").image_size == (64, 64)
+    # demo trains the paper's 50 epochs: a traced graph, not eager steps
+    assert covidx_net.resolve("demo").epochs == 50 and not covidx_net.resolve("demo").run_eagerly
     demo = covidx_net.resolve("demo", backbones=["VGG19", "InceptionV3"])
     assert demo.models == ("VGG19", "InceptionV3") and demo.image_size == (75, 75)
     paper = covidx_net.resolve("paper", seed=3)
@@ -126,3 +130,43 @@ def test_paper_cost_table_counts_the_model_at_224_pixels():
     assert row["training TFLOP"] == pytest.approx(
         3 * row["forward GFLOP / image"] * 40 * 50 / 1000, abs=0.05
     )
+
+
+def test_headline_model_is_one_of_the_papers_two_best():
+    assert covidx_net.HEADLINE_MODEL in SPEC.reported["headline"].table.index
+
+
+def test_split_comparison_reuses_given_runs_and_scores_balanced_accuracy():
+    from covidlab.train import RunResult
+
+    manifest = covidx_net.dataset_list()
+    config = profiles.resolve("covidx_net", "smoke")
+    reuse = {}
+    for split, group in covidx_net.SPLITS.items():
+        _, test_df = data.holdout_split(manifest, config.test_fraction, seed=0, group=group)
+        y_true = (test_df["label"] == "covid").to_numpy().astype(int)
+        y_pred = np.ones_like(y_true)  # a model that calls every image COVID-19
+        cm = metrics.confusion_matrix(y_true, y_pred, 2)
+        reuse[(0, split)] = RunResult({}, y_true, np.eye(2)[y_pred], cm, SPEC.classes, 0.0)
+
+    def never_built():
+        raise AssertionError("a reused run must not be trained again")
+
+    table = covidx_net.split_comparison(never_built, manifest, config, seeds=[0], reuse=reuse)
+    assert list(table["split"]) == list(covidx_net.SPLITS)
+    assert table["reused"].all()
+    assert (table["score"] == 0.5).all()  # one class for everything: balanced accuracy 0.5
+    assert (table["predicted covid"] == table["n_test"]).all()
+    assert (
+        table.loc[table["split"] == "patient-level", "test_images_with_sibling_in_train"]
+        .eq(0)
+        .all()
+    )
+    with pytest.raises(ValueError, match="not the same split"):
+        covidx_net.split_comparison(
+            never_built,
+            manifest,
+            config,
+            seeds=[0],
+            reuse={(0, "image-level"): reuse[(0, "patient-level")]},
+        )

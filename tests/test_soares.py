@@ -60,7 +60,8 @@ def test_accuracy_comparison_puts_wilson_interval_beside_the_paper():
     table = soares.accuracy_comparison({"VGG16": cm}, run="run")
     assert table.loc["VGG16", ("paper", "paper (%)")] == 97.3
     assert table.loc["VGG16", ("run", "95% CI (%)")] == "90.8-99.3"
-    assert np.isnan(table.loc["Xception", ("run", "this run (%)")])
+    assert table.loc["Xception", ("run", "this run (%)")] == "not trained"
+    assert not table.isna().any().any()
 
 
 def test_per_class_table_reads_like_the_figure2_text():
@@ -77,3 +78,49 @@ def test_linear_probe_scores_every_test_image(manifest):
     model = SPEC.build_model("VGG16", input_shape=(*config.image_size, 3))
     cm = soares.linear_probe(model, train, test, config)
     assert cm.shape == (3, 3) and cm.sum() == len(test)
+
+
+def test_headline_model_is_the_one_the_paper_tests_in_full():
+    assert soares.HEADLINE_MODEL == "VGG16" and soares.HEADLINE_MODEL in SPEC.models
+
+
+def test_the_infection_class_pools_bacterial_and_viral_pneumonia():
+    from covidlab import recipes
+
+    (part,) = recipes.PLANS["soares"]["infection"]
+    assert set(part.source_labels) == {"bacterial", "viral"} and part.count is None
+    assert any("bacterial and viral" in choice for choice in SPEC.choices)
+
+
+def test_head_step_size_is_the_learning_rate_times_the_features_l1_norm():
+    features = np.array([[1.0, -2.0, 0.0], [3.0, 0.0, -1.0]])  # L1 norms 3 and 4
+    assert soares.head_step_size(features, 1e-3) == pytest.approx(1e-3 * 3.5)
+    tiny = np.full((4, 8192), 1e-5)  # Xception's frozen random features are about this size
+    assert soares.head_step_size(tiny, 1e-3) < 1e-3
+
+
+def test_summary_table_gives_every_number_its_interval():
+    cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
+    row = soares.summary_table({"VGG16": cm}, SPEC.classes).loc["VGG16"]
+    assert row["test images"] == 75 and row["accuracy 95% CI"] == "0.91-0.99"
+    assert row["balanced accuracy"] == round((1 + 15 / 17 + 1) / 3, 3)
+    assert row["sensitivity"] == 1.0 and row["sensitivity 95% CI"] == "0.91-1.00"
+
+
+def test_frozen_models_reuse_trained_runs_and_skip_backbones_too_big_for_the_input():
+    from types import SimpleNamespace
+
+    config = profiles.resolve("soares", "smoke")  # 32 px: Xception needs 71
+    trained = SimpleNamespace(model="the trained VGG16")
+    chosen = soares.frozen_models({"VGG16": trained}, config)
+    assert list(chosen) == ["VGG16", "ResNet50"]
+    assert chosen["VGG16"] == "the trained VGG16"
+    assert chosen["ResNet50"].get_layer("flatten").output.shape[-1] == 2048
+
+
+def test_frozen_features_are_what_the_head_sees(manifest):
+    config = dataclasses.replace(profiles.resolve("soares", "smoke"), batch_size=8)
+    model = SPEC.build_model("VGG16", input_shape=(*config.image_size, 3))
+    features, labels = soares.frozen_features(model, manifest.head(5), config)
+    assert features.shape == (5, model.get_layer("flatten").output.shape[-1])
+    assert list(labels) == [SPEC.classes.index(label) for label in manifest.head(5)["label"]]

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from covidlab.profiles import RunConfig
     from covidlab.recipes import RecipeResult
+    from covidlab.train import RunResult
 
 #: The paper's name of each model -> the ``keras.applications`` backbone this course builds.
 #: "ResNetV2" names no depth; ResNet50V2 is the Keras ResNetV2 closest to the ResNet-50 the
@@ -106,6 +107,10 @@ PAPER_SAYS = {
     "Xception": "highest COVID-19 precision, worst on normal cases",
     "MobileNetV2": "highest COVID-19 precision, worst on normal cases",
 }
+
+#: The model the chapter's text is about: the first of the paper's two best models (Abstract
+#: and Section 3; DenseNet201, the other, takes minutes per run on a CPU).
+HEADLINE_MODEL = "VGG19"
 
 _RANKING = pd.DataFrame({"what the text says": PAPER_SAYS}).rename_axis("model")
 
@@ -212,17 +217,18 @@ def resolve(
 
     ``backbones`` None takes the profile's default (:data:`covidlab.profiles.PROFILE_MODELS`:
     MobileNetV2 on smoke, VGG19 and MobileNetV2 on demo, all seven on paper; on a 2-core CPU
-    DenseNet201 alone takes 1-4 minutes for a demo run).
-    Every profile keeps the paper's batch of 7 (40 training images are cheap at any size);
-    smoke and demo run eagerly, because a few dozen training steps cost less than tracing a
-    graph for each of seven backbones (see ``covidlab.profiles``).
+    DenseNet201 alone takes several minutes for a demo run).
+    Every profile keeps the paper's batch of 7 (40 training images are cheap at any size).
+    Smoke runs eagerly: one epoch of a few steps costs less than tracing a graph. Demo trains
+    the paper's 50 epochs (300 steps), where a traced graph is about four times faster than
+    eager execution (MobileNetV2 at 64 px on the course's 2-core CPU: 83 s against 370 s).
     """
     from covidlab import profiles
 
     name = profiles.default_profile() if profile is None else profile
     chosen = tuple(backbones) if backbones else None
     overrides = {"batch_size": SPEC.batch_size, "models": chosen, "seed": seed}
-    if name != "paper":
+    if name == "smoke":
         overrides["run_eagerly"] = True
     return profiles.resolve(SPEC, name, **overrides)
 
@@ -430,32 +436,53 @@ def split_comparison(
     manifest: pd.DataFrame,
     config: RunConfig,
     seeds: Iterable[int],
+    *,
+    reuse: Mapping[tuple[int, str], RunResult] | None = None,
 ) -> pd.DataFrame:
     """Train one model under an image-level and a patient-level 80/20 split, for each seed.
 
-    The seed draws the split and initialises the model. Returns one row per seed and split
-    with ``score`` (test accuracy, the column ``covidlab.shortcuts.leakage_summary`` pairs),
-    the test size, correct predictions and leaked test images.
+    The seed draws the split and initialises the model. ``reuse`` maps ``(seed, split)`` to a
+    run already trained on exactly that split with that seed and ``config`` (the chapter's
+    patient-level run of its own seed), which is then not trained again.
+
+    Returns one row per seed and split: ``score`` (the test set's balanced accuracy, the
+    column ``covidlab.shortcuts.leakage_summary`` pairs; the two kinds of split give test
+    sets of different class mixes, which plain accuracy would mix into the gap), accuracy,
+    test images, correct predictions, test images called COVID-19, leaked test images,
+    whether the run was reused, and its test ``confusion`` matrix (for ``results.record_run``).
     """
     from covidlab.data import holdout_split
+    from covidlab.metrics import balanced_accuracy
     from covidlab.train import train_and_evaluate
 
+    reuse = dict(reuse or {})
     rows = []
     for seed, (split, group) in product(seeds, SPLITS.items()):
         train_df, test_df = holdout_split(manifest, config.test_fraction, seed=seed, group=group)
-        run = train_and_evaluate(
-            build_model, train_df, test_df, dataclasses.replace(config, seed=seed), verbose=0
-        )
+        run = reuse.get((seed, split))
+        if run is None:
+            run = train_and_evaluate(
+                build_model, train_df, test_df, dataclasses.replace(config, seed=seed), verbose=0
+            )
+        elif int(run.confusion.sum()) != len(test_df):
+            raise ValueError(
+                f"the run reused for seed {seed}, {split} split tested {int(run.confusion.sum())} "
+                f"images, but that split's test set has {len(test_df)}: it is not the same split"
+            )
         rows.append(
             {
                 "seed": seed,
                 "split": split,
-                "score": run.accuracy,
+                "score": balanced_accuracy(run.confusion),
+                "accuracy": run.accuracy,
                 "correct": int(np.trace(run.confusion)),
                 "n_test": len(test_df),
+                "predicted covid": int(run.confusion[:, 1].sum()),
                 "test_images_with_sibling_in_train": int(
                     test_df["patient_id"].isin(set(train_df["patient_id"])).sum()
                 ),
+                "reused": (seed, split) in reuse,
+                "confusion": run.confusion.tolist(),
             }
         )
     return pd.DataFrame(rows)
@@ -498,8 +525,9 @@ def comparison_table(
     ``confusions`` maps a model name of ``SPEC.models`` to its test confusion matrix (rows:
     normal, covid); ``parameters`` to ``covidlab.models.parameter_counts``. ``predicted
     covid`` counts the test images called COVID-19: 0 or all of them means the model gives
-    every image the same class. The last column is what the paper says about the model
-    (:data:`PAPER_SAYS`).
+    every image the same class. ``balanced accuracy`` is the mean of the two recalls: the
+    test sets are small and not balanced, and it gives a one-class model 0.5. The last column
+    is what the paper says about the model (:data:`PAPER_SAYS`).
     """
     from covidlab import metrics
 
@@ -520,6 +548,7 @@ def comparison_table(
                 "correct": correct,
                 "accuracy": metrics.accuracy(cm),
                 "95% CI": f"{low:.2f}-{high:.2f}",
+                "balanced accuracy": metrics.balanced_accuracy(cm),
                 "f1 normal": float(f1[0]),
                 "f1 covid": float(f1[1]),
                 "paper (text)": PAPER_SAYS.get(name, ""),

@@ -10,7 +10,7 @@ Reported numbers are stored as printed (percent or counts) and cited to where th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,10 @@ HEAD = Head(pooling="flatten", hidden_units=(20,), dropout=0.2)
 POOL_SIZE = 2
 
 CLASSES = ("covid", "normal", "infection")
+
+#: The model the chapter's text is about: the paper's best, the only one it tests in full
+#: (Figure 2).
+HEADLINE_MODEL = "VGG16"
 
 # The paper gives one accuracy per model in the text under Figure 1, in percent.
 _ACCURACY = pd.DataFrame(
@@ -102,6 +106,17 @@ def build_soares_model(
     return keras.Model(inputs, outputs, name=f"soares_{backbone}")
 
 
+def load_dataset(config: RunConfig) -> pd.DataFrame:
+    """The run's manifest (``covidlab.profiles.load_data``); synthetic images get a
+    ``true_label`` equal to their label (they are what their label says)."""
+    from covidlab import profiles
+
+    manifest = profiles.load_data(config)
+    if config.data == "synthetic":
+        return manifest.assign(true_label=manifest["label"])
+    return manifest
+
+
 def train_validation_test_split(
     manifest: pd.DataFrame,
     *,
@@ -143,7 +158,7 @@ def accuracy_comparison(
 
     ``confusions`` maps a model name (``"VGG16"``, ``"ResNet50"``, ``"Xception"``) to its test
     confusion matrix; ``run`` labels this run's columns (e.g. ``profiles.tag(config)``).
-    Values in percent. Models this run did not train show only the paper's value.
+    Values in percent. Models this run did not train show the paper's value and "not trained".
     """
     from covidlab import metrics
 
@@ -159,6 +174,14 @@ def accuracy_comparison(
                     "this run (%)": round(100 * correct / total, 1),
                     "correct / tested": f"{correct} / {total}",
                     f"{confidence:.0%} CI (%)": f"{100 * low:.1f}-{100 * high:.1f}",
+                }
+            )
+        else:
+            row.update(
+                {
+                    "this run (%)": "not trained",
+                    "correct / tested": "",
+                    f"{confidence:.0%} CI (%)": "",
                 }
             )
         rows.append(row)
@@ -196,45 +219,130 @@ def per_class_table(
     ).round(3)
 
 
+def frozen_features(
+    model: keras.Model, manifest: pd.DataFrame, config: RunConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``flatten`` output of ``model`` (what the paper's head sees) for every image of
+    ``manifest``, with the class index of each image. ``config`` is a ``profiles.RunConfig``.
+    """
+    import keras
+
+    from covidlab import data
+
+    features = keras.Model(model.inputs, model.get_layer("flatten").output)
+    dataset = data.make_dataset(
+        manifest,
+        config.classes,
+        config.image_size,
+        resize=config.resize,
+        batch_size=config.batch_size,
+    )
+    # an eager call: no graph to trace for a one-off pass over a few hundred images
+    pairs = [(features(x, training=False).numpy(), y.numpy().argmax(axis=1)) for x, y in dataset]
+    return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+
 def linear_probe(
     model: keras.Model, train_df: pd.DataFrame, test_df: pd.DataFrame, config: RunConfig
 ) -> np.ndarray:
     """Test confusion matrix of a logistic regression on the frozen backbone's features.
 
-    The features are the model's ``flatten`` output (what the paper's head sees), each
-    standardised to zero mean and unit variance on the training images; scikit-learn's
-    ``LogisticRegression`` then stands in for the trained head. It asks whether the frozen
-    features carry class information at all, whatever the head's training made of them.
+    The features are the model's ``flatten`` output (what the paper's head sees,
+    :func:`frozen_features`); :func:`probe_confusion` fits the regression. It asks whether the
+    frozen features carry class information at all, whatever the head's training made of them.
     ``config`` is a ``profiles.RunConfig`` (classes, image size, resize, batch size).
     """
-    import keras
+    return probe_confusion(
+        frozen_features(model, train_df, config),
+        frozen_features(model, test_df, config),
+        len(config.classes),
+    )
+
+
+def probe_confusion(
+    train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], n_classes: int
+) -> np.ndarray:
+    """Fit a logistic regression on ``train`` = (features, class indices) and return its
+    confusion matrix on ``test``. Each feature is standardised to zero mean and unit variance
+    on the training images first; scikit-learn's ``LogisticRegression`` stands in for the
+    trained head."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from covidlab import data, metrics
+    from covidlab import metrics
 
-    features = keras.Model(model.inputs, model.get_layer("flatten").output)
-
-    def extract(manifest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        dataset = data.make_dataset(
-            manifest,
-            config.classes,
-            config.image_size,
-            resize=config.resize,
-            batch_size=config.batch_size,
-        )
-        # an eager call: no graph to trace for a one-off pass over a few hundred images
-        pairs = [
-            (features(x, training=False).numpy(), y.numpy().argmax(axis=1)) for x, y in dataset
-        ]
-        return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
-
-    x_train, y_train = extract(train_df)
-    x_test, y_test = extract(test_df)
+    (x_train, y_train), (x_test, y_test) = train, test
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     probe.fit(x_train, y_train)
-    return metrics.confusion_matrix(y_test, probe.predict(x_test), len(config.classes))
+    return metrics.confusion_matrix(y_test, probe.predict(x_test), n_classes)
+
+
+def head_step_size(features: np.ndarray, learning_rate: float) -> float:
+    """How far one Adam step can move a hidden unit of the head: ``learning_rate`` times the
+    mean L1 norm of a feature vector.
+
+    Adam moves every weight by about the learning rate at each step, whatever the size of its
+    gradient (Kingma & Ba 2015, section 2.1). A unit of the head's Dense(20) layer computes
+    w . f on the raw frozen features f, so one step can change its input by up to
+    ``learning_rate * sum(|f|)``. Near 0.1-1 a few hundred steps can shape it; far above, a
+    single step throws the unit across its ReLU and the head answers one class; far below,
+    the paper's 80 epochs do not move it. ImageNet weights, with their estimated batch-norm
+    statistics, give features of a usable size; random weights need not. ``features`` holds
+    one row per image (:func:`frozen_features`).
+    """
+    flat = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
+    if len(flat) == 0:
+        raise ValueError("head_step_size needs at least one image")
+    return float(learning_rate * np.abs(flat).sum(axis=1).mean())
+
+
+def frozen_models(runs: Mapping[str, object], config: RunConfig) -> dict[str, keras.Model]:
+    """One model per architecture of the paper whose frozen features the chapter measures.
+
+    A model this run trained (``runs`` maps its name to a ``train.RunResult``) is taken from
+    its run. Any other is built as ``train.train_and_evaluate`` would build it (same seed, so
+    the same random frozen base) and not trained: a frozen base's features do not depend on
+    the head. Architectures that do not accept ``config.image_size`` (Xception needs 71 px)
+    are left out.
+    """
+    import keras
+
+    from covidlab.models import smallest_input_size
+    from covidlab.train import set_seed
+
+    chosen = {}
+    for name, model_spec in SPEC.models.items():
+        if name in runs:
+            chosen[name] = runs[name].model
+        elif smallest_input_size(model_spec.backbone) <= min(config.image_size):
+            keras.backend.clear_session()
+            set_seed(config.seed)
+            chosen[name] = SPEC.build_model(
+                name, input_shape=(*config.image_size, 3), weights=config.weights
+            )
+    return chosen
+
+
+def summary_table(confusions: Mapping[str, np.ndarray], classes: Sequence[str]) -> pd.DataFrame:
+    """Per model: test images, balanced accuracy, accuracy and the COVID-19 sensitivity and
+    specificity (one against the other two classes), each with its 95 % Wilson interval."""
+    from covidlab import metrics
+
+    rows = {}
+    for name, cm in confusions.items():
+        summary = metrics.summary(cm, list(classes))
+        row = {
+            "test images": summary["n_images"],
+            "balanced accuracy": round(metrics.balanced_accuracy(cm), 3),
+        }
+        for measure in ("accuracy", "sensitivity", "specificity"):
+            if measure in summary:
+                low, high = summary[f"{measure}_ci"]
+                row[measure] = round(summary[measure], 3)
+                row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
+        rows[name] = row
+    return pd.DataFrame(rows).T
 
 
 SPEC = SoaresSpec(
@@ -299,6 +407,11 @@ SPEC = SoaresSpec(
         "weights expect; the authors' notebook divides by 255 for every backbone.",
         "No learning-rate schedule: the authors' ReduceLROnPlateau has min_lr equal to the "
         "starting rate (1e-3), so it can never lower it.",
+        "'Other infection': the paper takes 100 images of lungs infected by other viruses or "
+        "by bacteria from Kermany's set, without saying how many of each. The course draws them "
+        "from Kermany's bacterial and viral pneumonia images pooled together, so the mix "
+        "follows the source (about two bacterial images per viral one in Kermany's set); the "
+        "chapter prints the run's mix.",
         "Images are stretched to 237x237 without keeping the aspect ratio, as the authors' "
         "notebook resizes them (237 px was the smallest COVID-19 image).",
         "The 3 x 3 grid of 2x2 pools needs a 2x2 feature map; below 64 px input (smoke runs) "
