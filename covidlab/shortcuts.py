@@ -13,13 +13,17 @@ of the chapter "Shortcuts and leaks":
 - :func:`pixel_features` and :func:`leakage_experiment`: image-level versus patient-level splits;
 - :data:`HEADLINES` and :func:`headline_intervals`: each paper's headline number and test size,
   with its Wilson interval;
-- :data:`REPORTING_CHECKLIST`: which reporting items each paper covers.
+- :data:`REPORTING_CHECKLIST`: which reporting items each paper covers;
+- the chapter's runs, one call each: :func:`chapter_settings`, :func:`load_chapter_data`,
+  :func:`statistics_experiment`, :func:`cnn_experiment`, :func:`run_leakage` and their figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +31,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from covidlab import metrics
 from covidlab.metrics import wilson_interval
 
 if TYPE_CHECKING:  # TensorFlow is imported lazily: the statistics need only numpy and PIL
@@ -134,6 +139,47 @@ def accuracy_with_interval(y_true: Sequence, y_pred: Sequence) -> dict[str, floa
         "ci_low": low,
         "ci_high": high,
     }
+
+
+def confusion_from_labels(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> np.ndarray:
+    """Confusion matrix (rows: true class, columns: predicted) of two label sequences."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted({str(label) for label in (*y_true, *y_pred)} - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {list(classes)}")
+    return metrics.confusion_matrix(
+        [index[label] for label in y_true], [index[label] for label in y_pred], len(classes)
+    )
+
+
+def compare_with_chance(low: float, high: float, chance: float) -> str:
+    """Where an interval lies relative to a chance level: above, below, or "includes chance".
+
+    An interval that includes chance is a result too: the data cannot tell this model from
+    guessing (in a shortcut experiment, the absence of a clue can be the finding).
+    """
+    if low > chance:
+        return f"above chance ({chance:g})"
+    if high < chance:
+        return f"below chance ({chance:g})"
+    return f"includes chance ({chance:g})"
+
+
+def score_predictions(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str], *, chance: float = 0.5
+) -> tuple[dict[str, object], np.ndarray]:
+    """One row of a results table and the confusion matrix behind it.
+
+    The row: accuracy with its 95 % Wilson interval, balanced accuracy (mean per-class
+    sensitivity), the number correct and tested, and :func:`compare_with_chance`.
+    """
+    row: dict[str, object] = accuracy_with_interval(y_true, y_pred)
+    cm = confusion_from_labels(y_true, y_pred, classes)
+    row["balanced accuracy"] = metrics.balanced_accuracy(cm)
+    row["interval vs chance"] = compare_with_chance(row["ci_low"], row["ci_high"], chance)
+    return row, cm
 
 
 # ----------------------------------------------------------------------------------------------
@@ -352,7 +398,7 @@ def source_shortcut_manifest(
         .head(len(covid))
         .assign(finding=lambda df: df["label"], label="other")
     )
-    columns = ["path", "label", "patient_id", "source", "finding"]
+    columns = ["path", "label", "patient_id", "source", "finding", "license"]
     return pd.concat([covid[columns], other[columns]], ignore_index=True)
 
 
@@ -366,7 +412,8 @@ def cohen_findings_manifest(sources_dir: str | Path) -> pd.DataFrame:
     cohen = sources.frontal_xrays(sources.read_cohen(Path(sources_dir) / "covid-chestxray-dataset"))
     cohen = cohen[~cohen["label"].isin(["unknown"])]
     labelled = cohen.assign(label=np.where(cohen["label"] == "covid", "covid", "other"))
-    return labelled[["path", "label", "patient_id", "source", "finding"]].reset_index(drop=True)
+    columns = ["path", "label", "patient_id", "source", "finding", "license"]
+    return labelled[columns].reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,13 +443,15 @@ def leakage_experiment(
     The image-level split (``data.holdout_split(group=None)``) may put images of one patient in
     both training and test sets; the patient-level split (``group="patient_id"``) cannot. Returns
     one row per seed and split with the score (balanced accuracy by default), the test size and
-    how many test images have a patient in the training set.
+    how many test images have a patient in the training set, and the test ``confusion`` matrix
+    (classes in sorted order, as a nested list).
     """
     from sklearn.metrics import balanced_accuracy_score
 
     from covidlab.data import holdout_split
 
     score = score or balanced_accuracy_score
+    classes = sorted(manifest["label"].unique())
     manifest = manifest.reset_index(drop=True).assign(feature_row=lambda df: np.arange(len(df)))
     rows = []
     for seed in seeds:
@@ -419,21 +468,35 @@ def leakage_experiment(
                     "score": score(test_df["label"], predicted),
                     "n_test": len(test_df),
                     "test_images_with_patient_in_train": int(shared.sum()),
+                    "confusion": confusion_from_labels(
+                        list(test_df["label"]), list(predicted), classes
+                    ).tolist(),
                 }
             )
     return pd.DataFrame(rows)
 
 
-def leakage_summary(results: pd.DataFrame) -> pd.DataFrame:
+def leakage_summary(results: pd.DataFrame, confidence: float | None = None) -> pd.DataFrame:
     """Mean, sd and standard error of the mean per split and of the paired gap.
 
-    The gap is image-level minus patient-level score of the same seed.
+    The gap is image-level minus patient-level score of the same seed. With ``confidence``
+    (e.g. 0.95), ``ci_low`` / ``ci_high`` add the normal interval of the mean over seeds,
+    mean +- z se; the seeds' test sets overlap, so it is on the narrow side.
     """
     wide = results.pivot(index="seed", columns="split", values="score")
     wide["gap"] = wide["image-level"] - wide["patient-level"]
     summary = wide.agg(["mean", "std", "count"]).T.rename(columns={"std": "sd"})
     summary["se"] = summary["sd"] / np.sqrt(summary["count"])
-    return summary.drop(columns="count")
+    summary = summary.drop(columns="count")
+    if confidence is not None:
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+        # a score lies in [0, 1], the gap between two scores in [-1, 1]
+        floor = np.where(summary.index == "gap", -1.0, 0.0)
+        summary["ci_low"] = np.maximum(summary["mean"] - z * summary["se"], floor)
+        summary["ci_high"] = np.minimum(summary["mean"] + z * summary["se"], 1.0)
+    return summary
 
 
 # ----------------------------------------------------------------------------------------------
@@ -575,3 +638,512 @@ REPORTING_NOTES = {
     "Table I gives counts (text says 1300 images, Table I sums to 1251); 224x224 stated but "
     "Table II implies another input; code, model and data on GitHub.",
 }
+
+
+def reporting_notes_markdown() -> str:
+    """:data:`REPORTING_NOTES` as a Markdown list, one paper per item (for ``display``)."""
+    from covidlab import papers
+
+    return "\n".join(
+        f"- **{papers.get(key).short_name}.** {note}" for key, note in REPORTING_NOTES.items()
+    )
+
+
+def headline_table() -> pd.DataFrame:
+    """:func:`headline_intervals` as the chapter shows it: short paper names, rounded."""
+    from covidlab import papers
+
+    table = headline_intervals()
+    table["paper"] = [papers.get(key).short_name for key in table["paper"]]
+    columns = ["paper", "result", "value", "correct", "n_test", "ci_low", "ci_high", "ci_width"]
+    return table[[*columns, "source"]].round(3)
+
+
+# ----------------------------------------------------------------------------------------------
+# The chapter's runs: settings per profile, data, and one call per experiment
+# ----------------------------------------------------------------------------------------------
+
+#: The two classes of both experiments. "other" is Kermany (source shortcut) or Cohen's other
+#: findings (leakage).
+CLASSES = ("covid", "other")
+
+#: The chapter's settings per profile: the small CNN's input side and epochs, its
+#: patient-grouped folds, and the repetitions (seeds) of the leakage experiment. Demo, measured
+#: on the shared sample (2-core CPU, 3 folds, out-of-fold balanced accuracy): whole image 0.75,
+#: lungs blanked 0.76, border only 0.90 at 64 px and 10 epochs, about 40 s of CPU for all three;
+#: the leakage experiment (20 seeds of a logistic regression) about 15 s.
+PROFILE_SETTINGS = {
+    "smoke": {"image_side": 32, "epochs": 1, "cnn_folds": 2, "leakage_seeds": 3},
+    "demo": {"image_side": 64, "epochs": 10, "cnn_folds": 3, "leakage_seeds": 20},
+    "paper": {"image_side": 128, "epochs": 20, "cnn_folds": 5, "leakage_seeds": 20},
+}
+
+_DATA = {"smoke": "synthetic", "demo": "shared sample", "paper": "full sources"}
+
+
+@dataclass(frozen=True)
+class ChapterSettings:
+    """What one run of the chapter uses; built by :func:`chapter_settings`."""
+
+    profile: str
+    image_size: tuple[int, int]
+    epochs: int
+    cnn_folds: int
+    leakage_seeds: tuple[int, ...]
+    seed: int = 0
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+
+    @property
+    def data(self) -> str:
+        """ "synthetic", "shared sample" or "full sources"."""
+        return _DATA[self.profile]
+
+    @property
+    def run_eagerly(self) -> bool:
+        """Smoke runs a handful of images: eager mode skips graph tracing (see profiles)."""
+        return self.profile == "smoke"
+
+    def tag(self) -> str:
+        """A short label for every table and figure of the run."""
+        side = "x".join(map(str, self.image_size))
+        return (
+            f"{self.profile} profile · {self.data} data · small CNN {side}, "
+            f"{self.epochs} epoch{'s' * (self.epochs != 1)}, random weights"
+        )
+
+    def leakage_tag(self) -> str:
+        """The label of the leakage experiment's table and figure (its model is not the CNN)."""
+        return (
+            f"{self.profile} profile · {self.data} data · logistic regression on "
+            f"{LEAKAGE_PIXELS[0]}x{LEAKAGE_PIXELS[1]} pixels · {len(self.leakage_seeds)} seeds"
+        )
+
+    def describe(self) -> str:
+        """The chapter's banner."""
+        meaning = (
+            "synthetic images: the mechanics only, the numbers mean nothing"
+            if self.profile == "smoke"
+            else "real images; a CPU-sized run, not a published protocol"
+        )
+        return (
+            f"Profile: {self.profile} | data: {self.data} | small CNN input "
+            f"{self.image_size[0]}x{self.image_size[1]}, {self.epochs} "
+            f"epoch{'s' * (self.epochs != 1)}, adam lr "
+            f"{self.learning_rate:g}, batch {self.batch_size}, {self.cnn_folds} patient-grouped "
+            f"folds | leakage: {len(self.leakage_seeds)} seeds | {meaning}"
+        )
+
+
+def chapter_settings(
+    profile: str | None = None,
+    *,
+    seed: int = 0,
+    image_side: int | None = None,
+    epochs: int | None = None,
+    leakage_seeds: int | None = None,
+) -> ChapterSettings:
+    """The settings of ``profile`` (None: ``$COVIDLAB_PROFILE``), any of them overridden."""
+    from covidlab import profiles
+
+    profile = profile or profiles.default_profile()
+    if profile not in PROFILE_SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {list(PROFILE_SETTINGS)}")
+    defaults = PROFILE_SETTINGS[profile]
+    side = image_side or defaults["image_side"]
+    return ChapterSettings(
+        profile=profile,
+        image_size=(side, side),
+        epochs=epochs or defaults["epochs"],
+        cnn_folds=defaults["cnn_folds"],
+        leakage_seeds=tuple(range(leakage_seeds or defaults["leakage_seeds"])),
+        seed=seed,
+    )
+
+
+def load_chapter_data(
+    settings: ChapterSettings, *, workdir: str | Path | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The two manifests: (source shortcut, leakage).
+
+    Real images (demo, paper): :func:`source_shortcut_manifest` and
+    :func:`cohen_findings_manifest` from the sources (:func:`covidlab.download.locate_sources`).
+    Smoke: synthetic images with the same classes and several images per patient, written to
+    ``workdir`` (default: a new temporary folder); their classes differ by a drawn pattern,
+    not by source.
+    """
+    from covidlab import data
+
+    if settings.profile == "smoke":
+        root = Path(workdir or tempfile.mkdtemp(prefix="covidlab-shortcuts-"))
+        source = data.synthetic_manifest(
+            root / "source",
+            CLASSES,
+            24,
+            image_size=(64, 64),
+            seed=settings.seed,
+            patients_per_class=12,
+        )
+        cohen = data.synthetic_manifest(
+            root / "cohen",
+            CLASSES,
+            24,
+            image_size=(64, 64),
+            seed=settings.seed + 1,
+            patients_per_class=10,
+        )
+        return source, cohen
+    from covidlab import download, sources
+
+    sources_dir = download.locate_sources()
+    with warnings.catch_warnings():  # Cohen lists 4 images it lacks (see the data chapter)
+        warnings.simplefilter("ignore", sources.MissingImagesWarning)
+        source = source_shortcut_manifest(sources_dir, seed=settings.seed)
+        cohen = cohen_findings_manifest(sources_dir)
+    return source, cohen
+
+
+def dataset_table(source: pd.DataFrame, cohen: pd.DataFrame) -> pd.DataFrame:
+    """Images, patients and images per class of the chapter's two datasets."""
+    rows = {}
+    for name, manifest in (
+        ("source shortcut: Cohen COVID-19 vs Kermany", source),
+        ("leakage: Cohen COVID-19 vs Cohen other findings", cohen),
+    ):
+        counts = manifest["label"].value_counts()
+        rows[name] = {
+            "images": len(manifest),
+            "patients": manifest["patient_id"].nunique(),
+            **{f"{label} images": int(counts.get(label, 0)) for label in CLASSES},
+            "images per patient (max)": int(manifest["patient_id"].value_counts().max()),
+        }
+    return pd.DataFrame(rows).T
+
+
+@dataclass
+class ExperimentResult:
+    """A results table (one row per model: :func:`score_predictions`) and each model's
+    confusion matrix, keyed like the table's index (for ``results.record_run``)."""
+
+    table: pd.DataFrame
+    confusions: dict[str, np.ndarray] = field(default_factory=dict)
+    classes: tuple[str, ...] = CLASSES
+
+
+def _results(rows: Mapping[str, tuple[dict, np.ndarray]], classes: Sequence[str]):
+    table = pd.DataFrame({name: row for name, (row, _) in rows.items()}).T
+    numeric = ["accuracy", "balanced accuracy", "ci_low", "ci_high"]
+    table[numeric] = table[numeric].astype(float)
+    table[["correct", "n"]] = table[["correct", "n"]].astype(int)
+    order = ["accuracy", "ci_low", "ci_high", "balanced accuracy", "correct", "n"]
+    table = table[[*order, "interval vs chance"]]
+    return ExperimentResult(table, {name: cm for name, (_, cm) in rows.items()}, tuple(classes))
+
+
+#: The statistics the "intensity only" model keeps: they survive converting every file to
+#: one format and pixel mode.
+INTENSITY_STATISTICS = ("mean_intensity", "std_intensity", "border_intensity")
+
+
+def statistics_experiment(
+    stats: pd.DataFrame, *, seed: int = 0, n_splits: int = 5
+) -> ExperimentResult:
+    """Three classifiers of trivial statistics, scored out of fold (patient-grouped k-fold).
+
+    A logistic regression on all statistics (:func:`statistics_features`), one on the
+    intensity statistics only (:data:`INTENSITY_STATISTICS`), and a depth-2 decision tree on
+    all of them (:func:`tree_rules` prints its rules).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    features = statistics_features(stats)
+    models = {
+        "logistic regression, all statistics": (
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+            list(features.columns),
+        ),
+        "logistic regression, intensity only (mean, std, border)": (
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+            list(INTENSITY_STATISTICS),
+        ),
+        "decision tree (depth 2), all statistics": (
+            DecisionTreeClassifier(max_depth=2, random_state=seed),
+            list(features.columns),
+        ),
+    }
+    rows = {}
+    for name, (model, columns) in models.items():
+        predicted = grouped_cv_predict(
+            model,
+            features[columns],
+            stats["label"],
+            stats["patient_id"],
+            n_splits=n_splits,
+            seed=seed,
+        )
+        rows[name] = score_predictions(list(stats["label"]), list(predicted), CLASSES)
+    return _results(rows, CLASSES)
+
+
+def tree_rules(stats: pd.DataFrame, *, seed: int = 0, drop_prefixes: Sequence[str] = ()) -> str:
+    """The rules of a depth-2 decision tree fitted on all images' statistics, as text.
+
+    ``drop_prefixes`` leaves out features, e.g. ``("file_format", "pixel_mode")`` for files
+    all converted to one format.
+    """
+    from sklearn.tree import DecisionTreeClassifier, export_text
+
+    features = statistics_features(stats)
+    features = features[[c for c in features if not c.startswith(tuple(drop_prefixes))]]
+    tree = DecisionTreeClassifier(max_depth=2, random_state=seed).fit(features, stats["label"])
+    return export_text(tree, feature_names=list(features.columns))
+
+
+def chapter_masks(image_size: tuple[int, int]) -> dict[str, np.ndarray | None]:
+    """The three inputs of the CNN experiment: whole image, lungs blanked, border only."""
+    return {
+        "whole image": None,
+        "lungs blanked": lung_mask(image_size),
+        "border only": border_mask(image_size),
+    }
+
+
+def cnn_experiment(
+    manifest: pd.DataFrame,
+    settings: ChapterSettings,
+    masks: Mapping[str, np.ndarray | None] | None = None,
+) -> ExperimentResult:
+    """:func:`small_cnn` under each mask (default :func:`chapter_masks`), same folds and seed.
+
+    Each row scores the out-of-fold predictions of all images (:func:`cnn_cross_validate`).
+    """
+    masks = chapter_masks(settings.image_size) if masks is None else masks
+    rows = {}
+    for name, mask in masks.items():
+        predictions = cnn_cross_validate(
+            manifest,
+            CLASSES,
+            settings.image_size,
+            mask=mask,
+            n_splits=settings.cnn_folds,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            learning_rate=settings.learning_rate,
+            seed=settings.seed,
+            run_eagerly=settings.run_eagerly,
+        )
+        rows[f"small CNN, {name}"] = score_predictions(
+            list(predictions["true"]), list(predictions["predicted"]), CLASSES
+        )
+    return _results(rows, CLASSES)
+
+
+def plot_accuracy_intervals(
+    table: pd.DataFrame,
+    *,
+    chance: float = 0.5,
+    xlabel: str = "accuracy with 95 % Wilson interval",
+    caption: str | None = None,
+) -> matplotlib.figure.Figure:
+    """One row per model of a results table: accuracy and its interval; chance dashed."""
+    from covidlab.viz import add_caption, new_figure
+
+    fig, axes = new_figure(figsize=(7.5, 0.45 * len(table) + 1.6))
+    ax = axes[0, 0]
+    y = np.arange(len(table))[::-1]
+    accuracy = table["accuracy"].astype(float)
+    ax.errorbar(
+        accuracy,
+        y,
+        xerr=[accuracy - table["ci_low"].astype(float), table["ci_high"].astype(float) - accuracy],
+        fmt="o",
+        capsize=4,
+    )
+    ax.axvline(chance, ls="--", color="grey", label=f"chance ({chance:g})")
+    ax.set_yticks(y, table.index, fontsize=8)
+    ax.set_xlim(min(0.3, float(table["ci_low"].min()) - 0.05), 1.0)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
+    return add_caption(fig, caption)
+
+
+#: The leakage experiment's model: a regularised logistic regression on 32x32 grey pixels,
+#: classes weighted to balance ("other" is the small class in Cohen's collection).
+LEAKAGE_PIXELS = (32, 32)
+
+
+def leakage_model() -> object:
+    """A fresh estimator for :func:`leakage_experiment` (logistic regression, balanced)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")
+
+
+def run_leakage(
+    manifest: pd.DataFrame, settings: ChapterSettings, *, test_fraction: float = 0.3
+) -> pd.DataFrame:
+    """:func:`leakage_experiment` with :func:`leakage_model` on :data:`LEAKAGE_PIXELS` pixels."""
+    return leakage_experiment(
+        manifest,
+        pixel_features(manifest, LEAKAGE_PIXELS),
+        leakage_model,
+        seeds=settings.leakage_seeds,
+        test_fraction=test_fraction,
+    )
+
+
+def leakage_table(results: pd.DataFrame, *, chance: float = 0.5) -> pd.DataFrame:
+    """:func:`leakage_summary` with its 95 % interval, each row compared with chance (the
+    splits) or with zero (the gap)."""
+    table = leakage_summary(results, confidence=0.95)
+    table["interval vs chance"] = [
+        compare_with_chance(low, high, 0.0 if name == "gap" else chance).replace(
+            "chance (0)", "zero"
+        )
+        for name, low, high in zip(table.index, table["ci_low"], table["ci_high"], strict=True)
+    ]
+    means = results.groupby("split")[["n_test", "test_images_with_patient_in_train"]].mean()
+    columns = ("test images (mean)", "of them, patient also in training (mean)")
+    for column, values in zip(columns, means.reindex(table.index).T.to_numpy(), strict=True):
+        # the gap row has no test set of its own: an empty cell, not NaN
+        table[column] = ["" if np.isnan(value) else f"{value:.1f}" for value in values]
+    return table
+
+
+def leakage_confusions(results: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The confusion matrices of :func:`leakage_experiment`, summed over seeds, per split."""
+    return {
+        split: metrics.summed_confusion([np.asarray(cm) for cm in group["confusion"]])
+        for split, group in results.groupby("split")
+    }
+
+
+def plot_leakage(
+    results: pd.DataFrame, *, chance: float = 0.5, caption: str | None = None
+) -> matplotlib.figure.Figure:
+    """Each seed's two scores joined by a line, with a box per split; chance dashed."""
+    from covidlab.viz import add_caption, new_figure
+
+    fig, axes = new_figure(figsize=(6, 3.2))
+    ax = axes[0, 0]
+    wide = results.pivot(index="seed", columns="split", values="score")
+    for _, row in wide.iterrows():
+        ax.plot([0, 1], [row["image-level"], row["patient-level"]], color="grey", alpha=0.4)
+    ax.boxplot([wide["image-level"], wide["patient-level"]], positions=[0, 1], widths=0.3)
+    ax.set_xticks([0, 1], ["image-level split", "patient-level split"])
+    ax.axhline(chance, ls="--", color="grey", label=f"chance ({chance:g})")
+    ax.set_ylabel("balanced accuracy")
+    ax.legend(loc="lower left", fontsize=8)
+    return add_caption(fig, caption)
+
+
+def _verdicts(table: pd.DataFrame) -> dict[str, str]:
+    """``above`` / ``includes`` / ``below`` per row of a results table."""
+    return {name: str(value).split()[0] for name, value in table["interval vs chance"].items()}
+
+
+def shortcut_findings(table: pd.DataFrame) -> str:
+    """What this run's source-shortcut rows say, row by row, as Markdown.
+
+    Written from the intervals (:func:`compare_with_chance`), so the text follows the run:
+    a row whose interval includes chance is read as "no usable clue found with these
+    settings", which for the lungs-blanked CNN is what a dataset without a shortcut would give.
+    """
+    verdict = _verdicts(table)
+    above = [name for name, v in verdict.items() if v == "above"]
+    lines = [
+        f"- **{len(above)} of {len(table)}** models score above chance with their whole 95 % "
+        "interval."
+    ]
+    whole = verdict.get("small CNN, whole image")
+    if whole is not None and whole != "above":
+        lines.append(
+            "- The whole-image CNN did **not** learn with these settings (its interval includes "
+            "chance): the masked rows below have nothing to be compared with; more epochs or "
+            "images would be needed."
+        )
+    blanked = verdict.get("small CNN, lungs blanked")
+    if blanked == "above":
+        lines.append(
+            "- With the lungs **blanked**, the CNN still scores above chance: what it uses lies "
+            "outside the lung fields (corners, body size, text and markers, exposure)."
+        )
+    elif blanked is not None:
+        lines.append(
+            "- With the lungs **blanked**, the CNN's interval includes chance: with these "
+            "settings it found no clue outside the lungs. That is what a dataset without a "
+            "source shortcut should give, so here chance is the finding; it is not proof that "
+            "no shortcut exists (the statistics and border rows test for one directly)."
+        )
+    border = verdict.get("small CNN, border only")
+    if border == "above":
+        lines.append(
+            "- Seeing **only the border** (an outer frame, no anatomy to speak of), the CNN "
+            "scores above chance: the frame of an image tells where it comes from."
+        )
+    elif border is not None:
+        lines.append(
+            "- Seeing only the border, the CNN's interval includes chance: the frame alone did "
+            "not give it a usable clue in this run."
+        )
+    statistics = [name for name in verdict if not name.startswith("small CNN")]
+    if statistics and all(verdict[name] == "above" for name in statistics):
+        lines.append(
+            "- Every classifier of **file statistics** scores above chance: size, format and "
+            "grey levels alone, no pixel of a lung, tell the classes apart."
+        )
+    return "\n".join(lines)
+
+
+def leakage_findings(table: pd.DataFrame) -> str:
+    """What this run's leakage table says (:func:`leakage_table`), as Markdown."""
+    verdict = _verdicts(table)
+    image, patient, gap = (verdict.get(k) for k in ("image-level", "patient-level", "gap"))
+    lines = []
+    if patient == "above":
+        lines.append(
+            "- Split **by patient**, the model scores above chance: it learned something that "
+            "carries over to patients it has never seen."
+        )
+    else:
+        lines.append(
+            "- Split **by patient**, the model's interval includes chance: a linear model of "
+            "32x32 pixels learns almost nothing that carries over to unseen patients. That is "
+            "the honest score of this model on this task, and it is what the image-level "
+            "split hides."
+        )
+    if image == "above":
+        lines.append(
+            "- Split **by image**, the same model scores above chance: part of that score "
+            "comes from test images whose patient it saw in training."
+        )
+    if gap == "above":
+        lines.append(
+            "- The **gap** (image-level minus patient-level, seed by seed) is above zero with "
+            "its whole interval: leakage inflates the score."
+        )
+    else:
+        lines.append(
+            "- The **gap**'s interval includes zero: with these seeds the data cannot show "
+            "that leakage inflates the score."
+        )
+    return "\n".join(lines)
+
+
+def combine(*experiments: ExperimentResult) -> ExperimentResult:
+    """Several experiments' results as one (their tables stacked, in order)."""
+    confusions = {}
+    for experiment in experiments:
+        confusions.update(experiment.confusions)
+    table = pd.concat([experiment.table for experiment in experiments])
+    return ExperimentResult(table, confusions, experiments[0].classes)
+
+
+def reporting_checklist() -> pd.DataFrame:
+    """:data:`REPORTING_CHECKLIST` with the papers' short names as columns."""
+    from covidlab import papers
+
+    return REPORTING_CHECKLIST.rename(columns=lambda key: papers.get(key).short_name)

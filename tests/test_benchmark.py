@@ -42,19 +42,39 @@ def test_record_reads_the_confusion_matrix():
     assert record["covid_sensitivity"] == pytest.approx(8 / 10)
     assert record["covid_specificity"] == pytest.approx(18 / 20)
     assert record["backbone"] == "VGG16"
+    assert record["balanced_accuracy"] == pytest.approx((8 / 10 + 9 / 10 + 8 / 10) / 3)
+    assert record["largest_class_share"] == pytest.approx(10 / 30)  # columns 10, 10, 10
     json.dumps(record)  # the record must be JSON-serialisable
 
 
-def _fake_results():
+def test_demo_caps_the_epochs_of_trained_backbones_and_says_so():
+    for key in benchmark.METHODS:
+        config = benchmark.method_config(key, "demo")
+        unchanged = profiles.resolve(key, "demo", classes=benchmark.CLASSES)
+        assert config.classes == benchmark.CLASSES
+        if benchmark.trains_backbone(key):
+            assert config.epochs == min(unchanged.epochs, benchmark.DEMO_MAX_EPOCHS)
+        else:  # a frozen base: its head trains on cached features, epochs cost seconds
+            assert config.epochs == unchanged.epochs
+        assert ("capped" in config.notes) == (config.epochs < unchanged.epochs)
+    assert benchmark.method_config("covidx_net", "demo").epochs == benchmark.DEMO_MAX_EPOCHS
+    assert not benchmark.trains_backbone("soares")  # Soares freezes its VGG16
+    paper = benchmark.method_config("covidx_net", "paper")
+    assert paper.epochs == papers.get("covidx_net").epochs  # the paper profile is never capped
+    table = benchmark.settings_table("demo")
+    assert list(table.index) == [m.label for m in benchmark.METHODS.values()]
+
+
+def _fake_results(intervals=((0.5, 0.1), (0.8, 0.1))):
     records = []
-    for key, accuracy in (("soares", 0.5), ("coronet", 0.8)):
+    for key, (accuracy, half) in zip(("soares", "coronet"), intervals, strict=True):
         records.append(
             {
                 "method": benchmark.METHODS[key].label,
                 "paper": key,
                 "accuracy": accuracy,
-                "ci_low": accuracy - 0.1,
-                "ci_high": accuracy + 0.1,
+                "ci_low": accuracy - half,
+                "ci_high": accuracy + half,
                 "covid_sensitivity": 0.5,
                 "covid_specificity": 0.5,
                 "input_size": [64, 64],
@@ -76,6 +96,43 @@ def test_leaderboard_sorts_and_adds_the_papers_claim(tmp_path):
     assert len(fig.axes[0].get_yticklabels()) == 2
     assert fig.number not in plt.get_fignums()  # not kept by pyplot: a notebook draws it once
     assert "test" in [text.get_text() for text in fig.findobj(Text)]  # the caption
+
+
+def test_leaderboard_ranks_by_balanced_accuracy_from_the_confusion_matrix():
+    results = _fake_results()
+    # soares: higher accuracy on a lopsided test set, but it answers one class
+    results["results"][0]["confusion"] = [[0, 0, 2], [0, 0, 2], [0, 0, 16]]
+    results["results"][1]["confusion"] = [[2, 0, 0], [0, 1, 1], [0, 3, 13]]
+    table = benchmark.leaderboard(results)
+    assert list(table["paper"]) == ["coronet", "soares"]
+    assert table.loc[2, "balanced accuracy"] == pytest.approx(1 / 3)
+    assert table.loc[2, "largest class share"] == pytest.approx(1.0)
+    claims = benchmark.claims_table(results)
+    assert list(claims.columns) == ["paper's claim", "test images", "what it measures"]
+
+
+def test_overlapping_intervals_cannot_rank():
+    apart = benchmark.leaderboard(_fake_results(((0.5, 0.1), (0.8, 0.1))))
+    assert benchmark.interval_overlaps(apart)["overlapping intervals"].eq(0).all()
+    assert "measurably better than every other" in benchmark.ranking_summary(apart)
+    close = benchmark.leaderboard(_fake_results(((0.7, 0.15), (0.8, 0.15))))
+    overlaps = benchmark.interval_overlaps(close)
+    assert overlaps["overlapping intervals"].eq(1).all()
+    assert "cannot put those in order" in benchmark.ranking_summary(close)
+
+
+def test_confusion_and_per_class_tables_have_one_block_per_method():
+    config = profiles.resolve("soares", "smoke", classes=benchmark.CLASSES)
+    cm = np.array([[8, 1, 1], [0, 9, 1], [2, 0, 8]])
+    records = [
+        benchmark._record(benchmark.METHODS[key], config, cm, {"total": 1, "trainable": 1}, 1.0)
+        for key in ("soares", "coronet")
+    ]
+    results = {"classes": list(benchmark.CLASSES), "results": records}
+    confusions = benchmark.confusion_table(results)
+    assert confusions.shape == (6, 3)
+    assert confusions.loc[(records[0]["method"], "covid"), "predicted covid"] == 8
+    assert benchmark.per_class_table(results).shape[0] == 2 * (len(benchmark.CLASSES) + 1)
 
 
 def test_read_results_rejects_other_files(tmp_path):
@@ -104,3 +161,21 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
     assert record["n_test"] == results["n_test"] == sum(results["test_counts"].values())
     assert record["parameters"]["total"] > record["parameters"]["trainable"] > 0  # frozen base
     assert isinstance(pd.DataFrame(record["confusion"]).to_numpy().sum(), np.integer)
+
+
+def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, monkeypatch):
+    config = benchmark.method_config("soares", "smoke")
+    cm = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    record = benchmark._record(
+        benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
+    )
+    stored = {"profile": "smoke", "seed": 0, "results": [record]}
+    path = benchmark.write_results(stored, tmp_path / "smoke.json")
+    calls = []
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: calls.append(a) or stored)
+    assert benchmark.load_or_run("smoke", ["soares"], path=path) == stored
+    assert not calls  # read, not trained
+    record["epochs"] += 1  # made by another version of the benchmark
+    benchmark.write_results(stored, path)
+    benchmark.load_or_run("smoke", ["soares"], path=path)
+    assert len(calls) == 1  # trained again

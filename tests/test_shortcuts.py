@@ -202,3 +202,126 @@ def test_reporting_checklist_covers_every_paper_and_item():
     assert tuple(checklist.index) == shortcuts.CHECKLIST_ITEMS
     assert set(checklist.to_numpy().ravel()) <= {"yes", "partial", "no"}
     assert set(shortcuts.REPORTING_NOTES) == set(papers.ALL)
+
+
+# --- The chapter's runs -------------------------------------------------------------------------
+
+
+def test_compare_with_chance_reads_the_interval():
+    assert shortcuts.compare_with_chance(0.6, 0.8, 0.5) == "above chance (0.5)"
+    assert shortcuts.compare_with_chance(0.2, 0.4, 0.5) == "below chance (0.5)"
+    assert shortcuts.compare_with_chance(0.4, 0.6, 0.5) == "includes chance (0.5)"
+
+
+def test_score_predictions_counts_a_confusion_matrix():
+    truth = ["covid"] * 4 + ["other"] * 4
+    predicted = ["covid"] * 4 + ["covid", "other", "other", "other"]
+    row, cm = shortcuts.score_predictions(truth, predicted, shortcuts.CLASSES)
+    assert cm.tolist() == [[4, 0], [1, 3]]
+    assert row["accuracy"] == 7 / 8
+    assert row["balanced accuracy"] == pytest.approx((1 + 3 / 4) / 2)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(7, 8))
+    with pytest.raises(ValueError, match="not among the classes"):
+        shortcuts.confusion_from_labels(["covid"], ["normal"], shortcuts.CLASSES)
+
+
+def test_chapter_settings_per_profile_and_overrides():
+    smoke = shortcuts.chapter_settings("smoke")
+    assert smoke.data == "synthetic" and smoke.run_eagerly
+    assert "numbers mean nothing" in smoke.describe()
+    demo = shortcuts.chapter_settings("demo", image_side=48, leakage_seeds=5)
+    assert demo.image_size == (48, 48) and demo.leakage_seeds == tuple(range(5))
+    assert demo.epochs == shortcuts.PROFILE_SETTINGS["demo"]["epochs"]
+    assert "demo profile" in demo.tag() and not demo.run_eagerly
+    with pytest.raises(ValueError, match="unknown profile"):
+        shortcuts.chapter_settings("huge")
+
+
+def test_file_format_alone_separates_the_classes(tmp_path):
+    """covid saved as RGB JPEG, other as grey PNG, same pixels: the statistics find it."""
+    rows = []
+    for i in range(20):
+        pixels = np.full((24, 24), 100 + i, np.uint8)
+        if i % 2:
+            path = tmp_path / f"c{i}.jpg"
+            Image.fromarray(np.stack([pixels] * 3, -1), mode="RGB").save(path, format="JPEG")
+        else:
+            path = _write(tmp_path / f"o{i}.png", pixels, "L")
+        rows.append({"path": str(path), "label": "covid" if i % 2 else "other"})
+    manifest = pd.DataFrame(rows).assign(patient_id=[f"p{i}" for i in range(20)], source="t")
+    stats = shortcuts.image_statistics_table(manifest)
+    result = shortcuts.statistics_experiment(stats, n_splits=4)
+    assert result.table.loc["decision tree (depth 2), all statistics", "accuracy"] == 1.0
+    assert set(result.confusions) == set(result.table.index)
+    assert "pixel_mode" in shortcuts.tree_rules(stats) or "file_format" in shortcuts.tree_rules(
+        stats
+    )
+    assert "pixel_mode" not in shortcuts.tree_rules(
+        stats, drop_prefixes=("pixel_mode", "file_format")
+    )
+    combined = shortcuts.combine(result, result)
+    assert len(combined.table) == 2 * len(result.table)
+
+
+def test_leakage_table_interval_and_confusions():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(1)
+    manifest = _patient_manifest(30, 3)
+    patient = manifest["patient_id"].str[1:].astype(int).to_numpy()
+    features = rng.normal(size=(30, 8))[patient] + 0.05 * rng.normal(size=(len(manifest), 8))
+    results = shortcuts.leakage_experiment(
+        manifest, features, lambda: KNeighborsClassifier(1), seeds=range(5)
+    )
+    table = shortcuts.leakage_table(results)
+    assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
+    assert table.loc[["image-level", "patient-level"], "ci_high"].le(1).all()
+    assert table.loc["image-level", "interval vs chance"] == "above chance (0.5)"
+    assert table.loc["gap", "interval vs chance"] == "above zero"
+    confusions = shortcuts.leakage_confusions(results)
+    for split, group in results.groupby("split"):
+        assert confusions[split].sum() == group["n_test"].sum()
+    assert "above zero" in shortcuts.leakage_findings(table) or "inflates" in (
+        shortcuts.leakage_findings(table)
+    )
+
+
+def _table(verdicts):
+    return pd.DataFrame({"interval vs chance": verdicts})
+
+
+def test_findings_read_chance_as_a_result():
+    blanked_at_chance = _table(
+        {
+            "logistic regression, all statistics": "above chance (0.5)",
+            "small CNN, whole image": "above chance (0.5)",
+            "small CNN, lungs blanked": "includes chance (0.5)",
+            "small CNN, border only": "above chance (0.5)",
+        }
+    )
+    text = shortcuts.shortcut_findings(blanked_at_chance)
+    assert "**3 of 4**" in text and "chance is the finding" in text
+    not_learned = _table({"small CNN, whole image": "includes chance (0.5)"})
+    assert "did **not** learn" in shortcuts.shortcut_findings(not_learned)
+    leak = _table(
+        {
+            "image-level": "above chance (0.5)",
+            "patient-level": "includes chance (0.5)",
+            "gap": "includes zero",
+        }
+    )
+    text = shortcuts.leakage_findings(leak)
+    assert "honest score" in text and "cannot show" in text
+
+
+@pytest.mark.shared_data
+def test_chapter_manifests_carry_the_licence(shared_data):
+    from covidlab import viz
+
+    source, cohen = shortcuts.load_chapter_data(shortcuts.chapter_settings("demo"))
+    assert {"license", "patient_id"} <= set(source.columns) & set(cohen.columns)
+    assert source["label"].value_counts().nunique() == 1  # as many "other" as "covid"
+    shown = viz.showable(source)["label"].value_counts()
+    assert shown.get("covid", 0) >= 2 and shown.get("other", 0) >= 2  # the masks figure
+    table = shortcuts.dataset_table(source, cohen)
+    assert table["images"].tolist() == [len(source), len(cohen)]
