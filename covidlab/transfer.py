@@ -74,6 +74,7 @@ def fine_tune_folds(
     *,
     relabel: Callable[[pd.DataFrame], pd.DataFrame],
     train_features: bool = True,
+    verbose: int | str = 0,
 ) -> list[RunResult]:
     """Fine-tune each fold's trained model for ``config.classes`` on that fold's own split.
 
@@ -93,6 +94,10 @@ def fine_tune_folds(
         Run settings for the new task: ``classes``, epochs, optimizer, learning rate, batch.
     relabel
         Maps a manifest of the old classes to one of ``config.classes``.
+    train_features
+        As in :func:`replace_output`: True fine-tunes every layer, False only the new one.
+    verbose
+        Passed to Keras; default silent, like ``covidlab.train.cross_validate``.
     """
     from covidlab import train
 
@@ -108,6 +113,7 @@ def fine_tune_folds(
                 relabel(train_df),
                 relabel(test_df),
                 config,
+                verbose=verbose,
             )
         )
     return results

@@ -114,3 +114,14 @@ def test_demo_dataset_draws_the_recipe_from_the_shared_sources(shared_data):
     result = aboughazala.load_dataset(config)
     assert dict(result.manifest["label"].value_counts()) == {"covid": 5, "normal": 5}
     assert set(result.manifest["source"]) != {"synthetic"}
+
+
+def test_summary_table_takes_covid_as_positive():
+    cm = np.array([[47, 3], [10, 40]])  # rows/columns: normal, covid
+    table = aboughazala.summary_table({"overlapped": cm})
+    row = table.loc["overlapped"]
+    assert row["test images"] == 100
+    assert row["sensitivity"] == pytest.approx(0.8) and row["specificity"] == pytest.approx(0.94)
+    assert row["balanced accuracy"] == pytest.approx(0.87)
+    low, high = metrics.wilson_interval(87, 100)
+    assert row["accuracy 95% CI"] == f"{low:.2f}-{high:.2f}"

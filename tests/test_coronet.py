@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covidlab import papers
+from covidlab import metrics, papers
 from covidlab.papers import coronet
 
 SPEC = papers.get("coronet")
@@ -116,3 +116,60 @@ def test_fine_tune_epochs_keep_the_paper_profile_ratio():
     assert coronet.fine_tune_epochs(40) == 10
     with pytest.raises(ValueError):
         coronet.fine_tune_epochs(0)
+
+
+def test_table_v_binary_row_contradicts_itself():
+    """Table V's binary row: F1 is not 2PR/(P + R), and recall, specificity and precision fit no
+    2x2 matrix of the 29 COVID-19 + 192 other test images; only the accuracy (219/221) does."""
+    row = SPEC.reported["tasks"].table.loc["binary"]
+    p, r = row["precision"], row["recall"]
+    assert round(2 * p * r / (p + r), 2) == 98.80 != row["f1"]
+    positives, others = 29, 72 + 120
+    assert coronet.TASK_TEST_SET == {"covid": 29, "normal": 72, "pneumonia": 120}
+    assert not [k for k in range(positives + 1) if round(100 * k / positives, 1) == row["recall"]]
+    assert not [k for k in range(others + 1) if round(100 * k / others, 1) == row["specificity"]]
+    precisions = {
+        round(100 * tp / (tp + fp), 1) for tp in range(1, positives + 1) for fp in range(others + 1)
+    }
+    assert row["precision"] not in precisions
+    assert round(100 * 219 / 221) == row["accuracy"]
+
+    check = coronet.binary_row_check()
+    assert check["fits"].to_dict() == {
+        "precision": "no",
+        "recall": "no",
+        "specificity": "no",
+        "f1": "no",
+        "accuracy": "yes",
+    }
+    assert check.loc["f1", "nearest possible (%)"] == pytest.approx(98.80, abs=0.005)
+    assert check.loc["recall", "as a fraction"] in {"28/29", "29/29"}
+    assert check.loc["accuracy", "as a fraction"] == "219/221"
+
+
+def test_binary_row_check_accepts_a_row_that_fits():
+    """The check can pass: with 300 COVID-19 images 99.3 % recall is 298/300."""
+    check = coronet.binary_row_check({"covid": 300, "other": 700})
+    assert check.loc["recall", "fits"] == "yes"
+    assert check.loc["recall", "as a fraction"] == "298/300"
+    assert check.loc["f1", "fits"] == "no"  # F1 does not depend on the test set
+
+
+def test_dataset_2_table_vi_is_stored():
+    table = SPEC.reported["dataset_2"].table
+    assert coronet.DATASET_2_ACCURACY == 90.21
+    assert table.loc["covid", "recall"] == 89.0
+    np.testing.assert_allclose(table.drop(index="average").mean(), table.loc["average"], atol=0.7)
+
+
+def test_summary_table_reads_each_task_with_its_own_classes():
+    four = np.array([[10, 0, 0, 0], [0, 10, 0, 0], [0, 0, 5, 5], [0, 0, 5, 5]])
+    binary = np.array([[9, 1], [3, 27]])  # covid: TP 9, FN 1; other: 27 of 30 right
+    table = coronet.summary_table({"4-class": four, "binary": binary})
+    assert table.loc["4-class", "balanced accuracy"] == pytest.approx(0.75)
+    assert table.loc["4-class", "sensitivity"] == 1.0  # COVID-19 against the other three
+    assert table.loc["binary", "sensitivity"] == pytest.approx(0.9)
+    assert table.loc["binary", "specificity"] == pytest.approx(0.9)
+    assert table.loc["binary", "test images"] == 40
+    low, high = metrics.wilson_interval(36, 40)
+    assert table.loc["binary", "accuracy 95% CI"] == f"{low:.2f}-{high:.2f}"

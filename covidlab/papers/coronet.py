@@ -356,6 +356,28 @@ def per_class_table(confusions: Sequence[np.ndarray], class_names: Sequence[str]
     return mean.rename(columns={"sensitivity": "recall"})[_METRICS[:-1]]
 
 
+def summary_table(confusions: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Per task of :data:`CLASS_SETS`: test images, balanced accuracy (the chapter's headline
+    measure), accuracy and the COVID-19 sensitivity and specificity (COVID-19 against the other
+    classes), each with its 95 % Wilson interval. ``confusions`` maps a task to its matrix."""
+    from covidlab import metrics
+
+    rows = {}
+    for name, cm in confusions.items():
+        summary = metrics.summary(cm, list(CLASS_SETS[name]))
+        row = {
+            "test images": summary["n_images"],
+            "balanced accuracy": round(metrics.balanced_accuracy(cm), 3),
+        }
+        for measure in ("accuracy", "sensitivity", "specificity"):
+            if measure in summary:
+                low, high = summary[f"{measure}_ci"]
+                row[measure] = round(summary[measure], 3)
+                row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
+        rows[name] = row
+    return pd.DataFrame(rows).T
+
+
 def table_ii_comparison(model: keras.Model) -> pd.DataFrame:
     """Each row of Table II beside the matching layer of ``model``, then the three totals.
 
