@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +33,7 @@ def shared_data() -> Path:
 
 # --- The book: one shared build, and per-page parametrisation --------------------------------
 
-BOOK_BUILD_TIMEOUT_S = 1800
+BOOK_BUILD_TIMEOUT_S = 3600  # the demo build trains every chapter's models on a CPU
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -50,7 +53,7 @@ def book_profile() -> str:
 
 
 @pytest.fixture(scope="session")
-def built_book() -> BookBuild:
+def built_book(request: pytest.FixtureRequest) -> BookBuild:
     """Build the whole book once per session (:func:`book_profile`), warnings as errors.
 
     Notebook outputs are cached per profile under ``_build/.jupyter_cache`` (jupyter-cache), so a
@@ -60,6 +63,33 @@ def built_book() -> BookBuild:
     chapter served from the cache still has its records (``jupyter-book clean --all .``
     removes both).
     """
+    # One build per test run, even when several xdist workers ask for it: the first builds
+    # under a file lock and leaves its result; the others wait, then read it.
+    run_id = getattr(request.config, "workerinput", {}).get("testrunuid", f"pid{os.getpid()}")
+    BUILD_DIR.mkdir(exist_ok=True)
+    with open(BUILD_DIR / ".book-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = BUILD_DIR / ".book-build.json"
+        if result.is_file():
+            saved = json.loads(result.read_text(encoding="utf-8"))
+            if saved.pop("run_id") == run_id:
+                return BookBuild(
+                    **{
+                        **saved,
+                        "html_dir": Path(saved["html_dir"]),
+                        "data_dir": Path(saved["data_dir"]),
+                    }
+                )
+        with open(BUILD_DIR / ".book-build-requests.log", "a", encoding="utf-8") as log:
+            log.write(f"{run_id} built for {os.environ.get('PYTEST_CURRENT_TEST')}\n")
+        build = _build_book()
+        record = {**dataclasses.asdict(build), "run_id": run_id}
+        record.update(html_dir=str(build.html_dir), data_dir=str(build.data_dir))
+        result.write_text(json.dumps(record), encoding="utf-8")
+        return build
+
+
+def _build_book() -> BookBuild:
     env = dict(os.environ)
     profile = book_profile()
     data_dir = BUILD_DIR / "book-data" / profile
