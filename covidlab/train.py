@@ -29,6 +29,10 @@ from tqdm.auto import tqdm
 from covidlab import data, metrics
 from covidlab.profiles import RunConfig
 
+# Every fold and backbone is a new model whose predict step is traced once; TensorFlow's
+# "triggered tf.function retracing" warning then reads as a problem in every chapter's output.
+tf.get_logger().setLevel("ERROR")
+
 OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
