@@ -26,7 +26,7 @@ cross-check the rest against it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -401,3 +401,32 @@ def roc_curves(
         fpr, tpr, _ = sk_metrics.roc_curve(is_class, y_prob[:, index])
         curves[name] = (fpr, tpr, float(sk_metrics.auc(fpr, tpr)))
     return curves
+
+
+def summary_table(
+    confusions: Mapping[str, ArrayLike],
+    classes: Sequence[str] | Mapping[str, Sequence[str]],
+    positive: str = "covid",
+) -> pd.DataFrame:
+    """One row per named confusion matrix (a model, a task, the summed folds): test images,
+    balanced accuracy, accuracy and the ``positive`` class's sensitivity and specificity, each
+    with its 95 % Wilson interval (:func:`summary`).
+
+    ``classes`` names the matrices' classes, or maps each name to its own (tasks with different
+    classes, as CoroNet's 4-class, 3-class and binary models).
+    """
+    rows = {}
+    for name, cm in confusions.items():
+        names = classes[name] if isinstance(classes, Mapping) else classes
+        result = summary(cm, list(names), positive=positive)
+        row = {
+            "test images": result["n_images"],
+            "balanced accuracy": round(balanced_accuracy(cm), 3),
+        }
+        for measure in ("accuracy", "sensitivity", "specificity"):
+            if measure in result:
+                low, high = result[f"{measure}_ci"]
+                row[measure] = round(result[measure], 3)
+                row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
+        rows[name] = row
+    return pd.DataFrame(rows).T

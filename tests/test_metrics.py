@@ -441,3 +441,12 @@ def test_balanced_accuracy_is_the_mean_sensitivity_of_classes_with_images():
     assert metrics.balanced_accuracy(one_class) == pytest.approx(0.5)
     with pytest.raises(ValueError, match="at least one image"):
         metrics.balanced_accuracy(np.zeros((2, 2)))
+
+
+def test_summary_table_has_a_row_per_matrix_with_its_own_classes():
+    cms = {"4-class": np.diag([5, 5, 5, 5]), "binary": np.array([[8, 2], [1, 9]])}
+    classes = {"4-class": ["covid", "normal", "bacterial", "viral"], "binary": ["covid", "other"]}
+    table = metrics.summary_table(cms, classes)
+    assert list(table.index) == ["4-class", "binary"]
+    assert table.loc["4-class", "balanced accuracy"] == 1.0
+    assert table.loc["binary", "sensitivity"] == 0.8 and table.loc["binary", "test images"] == 20

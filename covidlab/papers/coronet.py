@@ -362,20 +362,7 @@ def summary_table(confusions: Mapping[str, np.ndarray]) -> pd.DataFrame:
     classes), each with its 95 % Wilson interval. ``confusions`` maps a task to its matrix."""
     from covidlab import metrics
 
-    rows = {}
-    for name, cm in confusions.items():
-        summary = metrics.summary(cm, list(CLASS_SETS[name]))
-        row = {
-            "test images": summary["n_images"],
-            "balanced accuracy": round(metrics.balanced_accuracy(cm), 3),
-        }
-        for measure in ("accuracy", "sensitivity", "specificity"):
-            if measure in summary:
-                low, high = summary[f"{measure}_ci"]
-                row[measure] = round(summary[measure], 3)
-                row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
-        rows[name] = row
-    return pd.DataFrame(rows).T
+    return metrics.summary_table(confusions, {name: CLASS_SETS[name] for name in confusions})
 
 
 def table_ii_comparison(model: keras.Model) -> pd.DataFrame:

@@ -329,20 +329,7 @@ def summary_table(confusions: Mapping[str, np.ndarray], classes: Sequence[str]) 
     specificity (one against the other two classes), each with its 95 % Wilson interval."""
     from covidlab import metrics
 
-    rows = {}
-    for name, cm in confusions.items():
-        summary = metrics.summary(cm, list(classes))
-        row = {
-            "test images": summary["n_images"],
-            "balanced accuracy": round(metrics.balanced_accuracy(cm), 3),
-        }
-        for measure in ("accuracy", "sensitivity", "specificity"):
-            if measure in summary:
-                low, high = summary[f"{measure}_ci"]
-                row[measure] = round(summary[measure], 3)
-                row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
-        rows[name] = row
-    return pd.DataFrame(rows).T
+    return metrics.summary_table(confusions, classes)
 
 
 SPEC = SoaresSpec(
