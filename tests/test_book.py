@@ -86,7 +86,7 @@ def test_demo_models_learned(built_book: BookBuild, book_html: Path) -> None:
 
 
 def test_demo_benchmark_ranks_models_that_learned(built_book: BookBuild, book_html: Path) -> None:
-    """Chapter 10's benchmark on demo: every method >= 0.55 balanced accuracy, the best >= 0.70."""
+    """Chapter 11's benchmark on demo: every method >= 0.55 balanced accuracy, the best >= 0.70."""
     import json
 
     if built_book.profile != "demo":
