@@ -22,6 +22,11 @@ BIBLIOGRAPHY_SURNAMES = (
     "Roberts",
     "DeGrave",
     "Wilson",
+    "Wang",  # COVID-Net (2020) and ChestX-ray8 (2017)
+    "Ozturk",
+    "Chung",  # the Figure1 and Actualmed collections
+    "Rosebrock",
+    "Selvaraju",
 )
 
 
