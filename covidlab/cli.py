@@ -62,8 +62,8 @@ def _print_warning(message, category, filename, lineno, file=None, line=None) ->
 
 
 def _download(args: argparse.Namespace) -> int:
+    from covidlab import papers
     from covidlab.download import COHEN_COMMIT, SOURCES, fetch, fetch_demo_pack
-    from covidlab.recipes import COHEN_SNAPSHOTS
 
     if args.commit and args.source in ("all", "demo"):
         raise ValueError("--commit needs one GitHub source, e.g. `download cohen --commit SHA`")
@@ -75,7 +75,7 @@ def _download(args: argparse.Namespace) -> int:
         return 0
     wanted = [(name, args.commit) for name in (SOURCES if args.source == "all" else [args.source])]
     if args.source == "all":  # the later Cohen snapshots some papers need
-        later = sorted(set(COHEN_SNAPSHOTS.values()) - {COHEN_COMMIT})
+        later = sorted({papers.get(key).cohen_snapshot for key in papers.ALL} - {COHEN_COMMIT})
         wanted += [("cohen", commit) for commit in later]
     for name, commit in wanted:
         folder = fetch(name, args.data_dir, commit=commit, progress=not args.quiet)

@@ -71,7 +71,7 @@ except ImportError:  # pragma: no cover
 COHEN_COMMIT = "548bb58d8e2dbffb8068904e330836187f538395"
 #: A later snapshot of Cohen's repository, with the later metadata schema: 478 frontal
 #: COVID-19 X-rays from 295 patients, enough for the papers that used more than 96
-#: (:data:`covidlab.recipes.COHEN_SNAPSHOTS` says which paper uses which snapshot).
+#: (each paper's ``PaperSpec.cohen_snapshot`` says which snapshot it uses).
 COHEN_LATER_COMMIT = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"
 FIGURE1_COMMIT = "95bb569e55f4110d3b734c0f355340e04e16989a"
 ACTUALMED_COMMIT = "27240dd8dec9454bc97f9f3c0c432ef434de2517"

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from covidlab import data
+from covidlab.images import make_dataset
 from covidlab.models import find_backbone
 from covidlab.viz import add_caption, new_figure
 
@@ -189,11 +189,11 @@ def manifest_images(
     classes: tuple[str, ...] | None = None,
 ) -> np.ndarray:
     """The images of ``manifest`` as one array of pixels in [0, 255], decoded and resized by the
-    training pipeline (:func:`covidlab.data.make_dataset`), in the manifest's order. For
+    training pipeline (:func:`covidlab.images.make_dataset`), in the manifest's order. For
     measurements only: a figure shows images through :mod:`covidlab.viz`, which checks their
     licence."""
     classes = tuple(classes or sorted(manifest["label"].unique()))
-    dataset = data.make_dataset(
+    dataset = make_dataset(
         manifest, classes, image_size, resize=resize, batch_size=len(manifest), shuffle=False
     )
     images, _ = next(iter(dataset))

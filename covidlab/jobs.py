@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from covidlab import papers
-from covidlab.profiles import RunConfig
+from covidlab.run_config import RunConfig
 
 
 @dataclass(frozen=True, order=True)
@@ -120,7 +120,7 @@ def run_job(
     """
     import keras
 
-    from covidlab import train
+    from covidlab import models, train
 
     path = result_path(out_dir, config, job)
     if path.is_file():
@@ -136,7 +136,8 @@ def run_job(
     train_df, test_df = split_for(job, manifest, config)
 
     def build():
-        return spec.build_model(
+        return models.build_paper_model(
+            spec,
             job.model,
             input_shape=(*config.image_size, 3),
             weights=config.weights,

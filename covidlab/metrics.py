@@ -302,6 +302,24 @@ def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tup
     return low, high
 
 
+def accuracy_with_interval(cm: ArrayLike, confidence: float = 0.95) -> dict[str, float]:
+    """Accuracy of a confusion matrix with its Wilson interval (:func:`wilson_interval`).
+
+    Returns ``accuracy``, ``correct`` (the trace), ``n`` (all images), ``ci_low`` and
+    ``ci_high``. An empty matrix has accuracy 0 and the no-information interval (0, 1).
+    """
+    matrix = _as_confusion(cm)
+    correct, total = int(np.trace(matrix)), int(matrix.sum())
+    low, high = wilson_interval(correct, total, confidence)
+    return {
+        "accuracy": float(accuracy(matrix)),
+        "correct": correct,
+        "n": total,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
 def classification_table(cm: ArrayLike, class_names: Sequence[str]) -> pd.DataFrame:
     """Per-class precision, sensitivity, specificity, F1 and support, plus a macro-average row.
 
@@ -346,12 +364,11 @@ def summary(
     names = list(class_names)
     if len(names) != matrix.shape[0]:
         raise ValueError(f"{len(names)} class names for a {matrix.shape[0]}-class confusion matrix")
-    total = int(matrix.sum())
-    correct = int(np.trace(matrix))
+    overall = accuracy_with_interval(matrix, confidence)
     result: dict[str, object] = {
-        "n_images": total,
-        "accuracy": accuracy(matrix),
-        "accuracy_ci": wilson_interval(correct, total, confidence),
+        "n_images": overall["n"],
+        "accuracy": overall["accuracy"],
+        "accuracy_ci": (overall["ci_low"], overall["ci_high"]),
     }
     if positive in names:
         counts = one_vs_rest(matrix, names.index(positive))
@@ -430,3 +447,37 @@ def summary_table(
                 row[f"{measure} 95% CI"] = f"{low:.2f}-{high:.2f}"
         rows[name] = row
     return pd.DataFrame(rows).T
+
+
+def confusion_from_labels(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str]
+) -> np.ndarray:
+    """Confusion matrix (rows: true class, columns: predicted) of two label sequences."""
+    index = {name: i for i, name in enumerate(classes)}
+    unknown = sorted({str(label) for label in (*y_true, *y_pred)} - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {list(classes)}")
+    return confusion_matrix(
+        [index[label] for label in y_true], [index[label] for label in y_pred], len(classes)
+    )
+
+
+def paper_vs_run(
+    paper: pd.DataFrame,
+    run: pd.DataFrame,
+    *,
+    run_label: str,
+    paper_label: str = "paper",
+    axis: int = 1,
+) -> pd.DataFrame:
+    """A paper's table and this run's in one table, labelled by where each number comes from.
+
+    ``axis=1`` puts them side by side under a two-level column header (``paper_label`` over
+    the paper's columns, ``run_label`` over the run's); ``axis=0`` one above the other, under
+    a two-level row index whose first level is named "source". Rows (``axis=1``) or columns
+    (``axis=0``) are matched by name, so both tables should use the same ones.
+    """
+    table = pd.concat({paper_label: paper, run_label: run}, axis=axis)
+    if axis == 0:
+        table.index = table.index.set_names("source", level=0)
+    return table

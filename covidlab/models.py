@@ -14,12 +14,16 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import keras
 import pandas as pd
 from keras import applications
 
-from covidlab.heads import Head  # noqa: F401  (re-exported: models.Head)
+from covidlab.architectures import INPUT_SIZES, Head, smallest_input_size
+
+if TYPE_CHECKING:
+    from covidlab.papers.spec import PaperSpec
 
 
 @dataclass(frozen=True)
@@ -37,48 +41,27 @@ class Backbone:
     default_input_size: int
 
 
+#: Backbone name -> its ``keras.applications`` constructor and ``preprocess_input``; the input
+#: sizes come from :data:`covidlab.architectures.INPUT_SIZES`.
+_APPLICATIONS = {
+    "VGG16": (applications.VGG16, applications.vgg16.preprocess_input),
+    "VGG19": (applications.VGG19, applications.vgg19.preprocess_input),
+    "ResNet50": (applications.ResNet50, applications.resnet50.preprocess_input),
+    "ResNet50V2": (applications.ResNet50V2, applications.resnet_v2.preprocess_input),
+    "DenseNet121": (applications.DenseNet121, applications.densenet.preprocess_input),
+    "DenseNet201": (applications.DenseNet201, applications.densenet.preprocess_input),
+    "InceptionV3": (applications.InceptionV3, applications.inception_v3.preprocess_input),
+    "InceptionResNetV2": (
+        applications.InceptionResNetV2,
+        applications.inception_resnet_v2.preprocess_input,
+    ),
+    "Xception": (applications.Xception, applications.xception.preprocess_input),
+    "MobileNetV2": (applications.MobileNetV2, applications.mobilenet_v2.preprocess_input),
+}
+
 BACKBONES: dict[str, Backbone] = {
-    b.name: b
-    for b in (
-        Backbone("VGG16", applications.VGG16, applications.vgg16.preprocess_input, 32, 224),
-        Backbone("VGG19", applications.VGG19, applications.vgg19.preprocess_input, 32, 224),
-        Backbone(
-            "ResNet50", applications.ResNet50, applications.resnet50.preprocess_input, 32, 224
-        ),
-        Backbone(
-            "ResNet50V2", applications.ResNet50V2, applications.resnet_v2.preprocess_input, 32, 224
-        ),
-        Backbone(
-            "DenseNet121", applications.DenseNet121, applications.densenet.preprocess_input, 32, 224
-        ),
-        Backbone(
-            "DenseNet201", applications.DenseNet201, applications.densenet.preprocess_input, 32, 224
-        ),
-        Backbone(
-            "InceptionV3",
-            applications.InceptionV3,
-            applications.inception_v3.preprocess_input,
-            75,
-            299,
-        ),
-        Backbone(
-            "InceptionResNetV2",
-            applications.InceptionResNetV2,
-            applications.inception_resnet_v2.preprocess_input,
-            75,
-            299,
-        ),
-        Backbone(
-            "Xception", applications.Xception, applications.xception.preprocess_input, 71, 299
-        ),
-        Backbone(
-            "MobileNetV2",
-            applications.MobileNetV2,
-            applications.mobilenet_v2.preprocess_input,
-            32,
-            224,
-        ),
-    )
+    name: Backbone(name, application, preprocess, *INPUT_SIZES[name])
+    for name, (application, preprocess) in _APPLICATIONS.items()
 }
 
 
@@ -91,11 +74,6 @@ def get_backbone(name: str) -> Backbone:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
     return BACKBONES[name]
-
-
-def smallest_input_size(backbone: str) -> int:
-    """The smallest image height/width ``backbone`` accepts (32, 71 or 75 pixels)."""
-    return get_backbone(backbone).min_input_size
 
 
 @keras.saving.register_keras_serializable(package="covidlab")
@@ -222,15 +200,50 @@ def build_classifier(
         "max": keras.layers.GlobalMaxPooling2D,
         "flatten": keras.layers.Flatten,
     }
-    x = pooling_layers[head.pooling](name=head.pooling if head.pooling == "flatten" else "pool")(x)
+    if head.pool_size is not None:  # shrunk to feature maps smaller than the pool (smoke sizes)
+        pool = min(head.pool_size, *base.output.shape[1:3])
+        x = keras.layers.AveragePooling2D(pool_size=pool, name="pool")(x)
+    pool_name = "global_pool" if head.pool_size is not None else "pool"
+    x = pooling_layers[head.pooling](name="flatten" if head.pooling == "flatten" else pool_name)(x)
     for i, units in enumerate(head.hidden_units, start=1):
-        if head.dropout > 0:
+        if head.dropout > 0 and not head.dropout_after:
             x = keras.layers.Dropout(head.dropout, name=f"dropout_{i}")(x)
         x = keras.layers.Dense(units, activation=head.activation, name=f"hidden_{i}")(x)
+        if head.dropout > 0 and head.dropout_after:
+            x = keras.layers.Dropout(head.dropout, name=f"dropout_{i}")(x)
     if not head.hidden_units and head.dropout > 0:
         x = keras.layers.Dropout(head.dropout, name="dropout")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name=name or f"{backbone}_classifier")
+
+
+def build_paper_model(
+    spec: PaperSpec,
+    model_name: str | None = None,
+    *,
+    input_shape: tuple[int, int, int] | None = None,
+    weights: str | None = None,
+    num_classes: int | None = None,
+    base_trainable: bool | None = None,
+) -> keras.Model:
+    """One of a paper's architectures (default: its first, headline model), built by
+    :func:`build_classifier` at the paper's input size unless ``input_shape`` says otherwise.
+
+    ``base_trainable`` None keeps the paper's choice; True or False overrides it (e.g. to
+    fine-tune a backbone the paper freezes).
+    """
+    name = model_name or spec.default_model
+    model = spec.model_spec(name)
+    return build_classifier(
+        model.backbone,
+        num_classes or len(spec.classes),
+        input_shape=input_shape or (*spec.input_size, 3),
+        head=model.head,
+        base_trainable=model.base_trainable if base_trainable is None else base_trainable,
+        layer_cutoff=model.layer_cutoff,
+        weights=weights,
+        name=f"{spec.key}_{name}",
+    )
 
 
 def freeze_base(

@@ -29,7 +29,6 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,8 +36,9 @@ import pandas as pd
 
 from covidlab import config as paths
 from covidlab import papers
-from covidlab.models import smallest_input_size
+from covidlab.architectures import smallest_input_size
 from covidlab.papers.spec import PaperSpec
+from covidlab.run_config import RunConfig
 
 if TYPE_CHECKING:
     from covidlab.recipes import RecipeResult
@@ -122,50 +122,25 @@ PROFILE_MODELS = {
     "coronet": {"smoke": ("CoroNet",)},
 }
 
-_DATA = {"smoke": "synthetic", "demo": "shared sample", "paper": "full sources"}
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a chapter needs to know to train and evaluate one paper's models.
-
-    Built by :func:`resolve`; change a field with ``resolve(..., epochs=2)`` or
-    ``dataclasses.replace(config, epochs=2)``.
-    """
-
-    profile: str
-    paper_key: str
-    classes: tuple[str, ...]
-    image_size: tuple[int, int]  # (height, width)
-    resize: str  # "stretch" or "pad"
-    epochs: int
-    batch_size: int
-    optimizer: str
-    learning_rate: float
-    weights: str | None  # "imagenet" or None (random initialisation)
-    n_splits: int | None  # k-fold protocol
-    test_fraction: float | None  # hold-out protocol
-    max_per_class: int | None  # None: the paper's full recipe
-    data: str  # "synthetic", "shared sample" or "full sources"
-    seed: int
-    run_eagerly: bool
-    models: tuple[str, ...]  # which of the paper's models this run trains
-    validation_fraction: float | None = None
-    notes: str = ""
-    momentum: float = 0.0  # SGD momentum (the papers' SGD runs use none)
+#: What each profile's images are, in words (``RunConfig.data``, banners and captions).
+DATA = {"smoke": "synthetic", "demo": "shared sample", "paper": "full sources"}
 
 
 def default_profile() -> str:
     """``$COVIDLAB_PROFILE`` if set, else ``"smoke"``."""
-    return _check_profile(os.environ.get("COVIDLAB_PROFILE") or "smoke", "COVIDLAB_PROFILE")
+    return check_profile(os.environ.get("COVIDLAB_PROFILE") or "smoke", "COVIDLAB_PROFILE")
 
 
-def _check_profile(name: str, where: str) -> str:
-    if name not in PROFILES:
+def check_profile(profile: str | None, where: str = "profile=") -> str:
+    """``profile`` when it is one of :data:`PROFILES`, :func:`default_profile` when None;
+    otherwise a ValueError that names the choices and ``where`` the name came from."""
+    if profile is None:
+        return default_profile()
+    if profile not in PROFILES:
         raise ValueError(
-            f"unknown profile {name!r} (from {where}); choose one of {', '.join(PROFILES)}"
+            f"unknown profile {profile!r} (from {where}); choose one of {', '.join(PROFILES)}"
         )
-    return name
+    return profile
 
 
 def resolve(
@@ -185,7 +160,7 @@ def resolve(
     spec = paper_key_or_spec
     if isinstance(spec, str):
         spec = papers.get(spec)
-    profile = default_profile() if profile is None else _check_profile(profile, "profile=")
+    profile = check_profile(profile)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(RunConfig)}
     if unknown:
         raise TypeError(
@@ -202,7 +177,7 @@ def resolve(
         "learning_rate": spec.learning_rate,
         "test_fraction": spec.test_fraction,
         "validation_fraction": spec.validation_fraction,
-        "data": _DATA[profile],
+        "data": DATA[profile],
         "seed": 0,
         "models": models,
     }
@@ -273,16 +248,34 @@ def _keep_aspect(shorter_side: int, spec: PaperSpec) -> tuple[int, int]:
     return (round(height * scale), round(width * scale))
 
 
-def tag(config: RunConfig) -> str:
-    """A short label for figures and tables.
+def tag(run: RunConfig | str | None = None) -> str:
+    """A short label for figures and tables, of a run or of a profile (None: the default).
 
-    e.g. ``"smoke profile · synthetic data · weights: none"``.
+    e.g. ``"smoke profile · synthetic data · weights: none"`` for a run's settings,
+    ``"demo profile · shared sample data"`` for a chapter that trains nothing.
     """
-    return f"{config.profile} profile · {config.data} data · weights: {config.weights or 'none'}"
+    if not isinstance(run, RunConfig):
+        profile = check_profile(run)
+        return f"{profile} profile · {DATA[profile]} data"
+    return f"{run.profile} profile · {run.data} data · weights: {run.weights or 'none'}"
 
 
-def describe(config: RunConfig) -> str:
-    """A one-line banner for the top of a chapter."""
+def describe(run: RunConfig | str | None = None, *, folder: str | Path | None = None) -> str:
+    """A one-line banner for the top of a chapter: a run's settings, or a profile's data and
+    the sources ``folder`` it reads (a chapter that trains nothing).
+
+    ``smoke`` names no folder: its stand-in lives in a fresh temporary folder whose name
+    means nothing to a reader (and would change the page at every build).
+    """
+    if not isinstance(run, RunConfig):
+        profile = check_profile(run)
+        banner = f"Profile: {profile} | data: {DATA[profile]}"
+        if folder is None:
+            return banner
+        return (
+            f"{banner} | sources folder: {'a temporary folder' if profile == 'smoke' else folder}"
+        )
+    config = run
     height, width = config.image_size
     protocol = (
         f"{config.n_splits}-fold CV"
@@ -301,7 +294,7 @@ def describe(config: RunConfig) -> str:
 def load_data(config: RunConfig, out_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """The manifest a run of ``config`` trains and tests on.
 
-    - ``"synthetic"`` (smoke): synthetic PNGs (:func:`covidlab.data.synthetic_manifest`) in
+    - ``"synthetic"`` (smoke): synthetic PNGs (:func:`covidlab.synthetic.synthetic_manifest`) in
       ``out_dir``; by default cached under ``<data_dir>/synthetic/`` (a temporary folder when
       that is not writable) and reused by later runs with the same settings.
     - ``"shared sample"`` (demo): the paper's recipe drawn from the shared offline copy of the
@@ -359,23 +352,38 @@ def load_recipe(
     )
 
 
-def sources_dir(config: RunConfig) -> Path:
-    """The demo prefers the shared offline copy; the paper profile the full download."""
+def sources_dir(run: RunConfig | str | None = None, *, seed: int = 0) -> Path:
+    """The sources folder a run (or a profile; None: the default) reads.
+
+    ``smoke``: a synthetic stand-in laid out like the real downloads
+    (:func:`covidlab.synthetic.synthetic_sources`, drawn with ``seed``), written to a fresh
+    temporary folder on every call; its counts and pictures mean nothing. ``demo``: the small
+    real copy of the sources beside the course (``shared/data/sources``), else the download.
+    ``paper``: the full download in :func:`covidlab.config.data_dir`, with a warning when only
+    the shared copy is found.
+    """
     from covidlab.download import locate_sources
 
+    profile = run.profile if isinstance(run, RunConfig) else check_profile(run)
+    data = run.data if isinstance(run, RunConfig) else DATA[profile]
+    if data == "synthetic":
+        from covidlab.synthetic import synthetic_sources
+
+        folder = Path(tempfile.mkdtemp(prefix="covidlab-synthetic-"))
+        return synthetic_sources(folder, seed=seed)
     shared = paths.shared_data_dir()
-    if config.data == "shared sample" and shared is not None and (shared / "sources").is_dir():
+    if data == "shared sample" and shared is not None and (shared / "sources").is_dir():
         return shared / "sources"
     try:
         found = locate_sources()
     except FileNotFoundError as error:
         raise FileNotFoundError(
-            f"the {config.profile} profile needs real chest X-rays and none were found. "
+            f"the {profile} profile needs real chest X-rays and none were found. "
             "Set COVIDLAB_SHARED_DATA to the course's shared data folder, or download the "
             "sources with `covidlab-data download` (stored under COVIDLAB_DATA_DIR), or run "
             f"with PROFILE='smoke' (synthetic images). Details: {error}"
         ) from error
-    if config.data == "full sources" and shared is not None and found == shared / "sources":
+    if data == "full sources" and shared is not None and found == shared / "sources":
         warnings.warn(
             f"using the small shared copy of the sources ({found}), not the full download: "
             "the recipe will fall short of the paper's counts (see the recipe table). Run "
@@ -386,7 +394,8 @@ def sources_dir(config: RunConfig) -> Path:
 
 
 def _synthetic(config: RunConfig, out_dir: str | os.PathLike | None) -> pd.DataFrame:
-    from covidlab.data import read_manifest, synthetic_manifest
+    from covidlab.data import read_manifest
+    from covidlab.synthetic import synthetic_manifest
 
     n_per_class = config.max_per_class or 8
     height, width = config.image_size

@@ -21,7 +21,7 @@ coronet                      covid; normal; bacterial; viral
 ===========================  ===============================================================
 
 COVID-19 images are Cohen's frontal X-rays (:func:`covidlab.sources.frontal_xrays`) from the
-snapshot each paper's counts need (:data:`COHEN_SNAPSHOTS`); ``extra_covid_sources=True`` adds
+snapshot each paper's counts need (``PaperSpec.cohen_snapshot``); ``extra_covid_sources=True`` adds
 the Figure1 and Actualmed COVID-19 X-rays, as the later papers' authors could. Images are
 drawn without replacement with a seeded generator, distinct patients first (a second image of
 a patient is only taken once every patient of the class has one), because a patient seen in
@@ -34,7 +34,6 @@ download would give (``covidlab-data plan coronet``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -43,17 +42,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from covidlab import config, papers
 from covidlab.data import (
-    ImageDecodeError,
-    check_image,
+    display_name,
     validate_manifest,
     write_file_atomically,
     write_manifest,
 )
-from covidlab.download import COHEN_COMMIT, COHEN_LATER_COMMIT, SOURCES, source_at
+from covidlab.download import COHEN_COMMIT, SOURCES, source_at
+from covidlab.images import ImageDecodeError, check_image
+from covidlab.papers import covidx_net
 from covidlab.sources import (
     add_sha256,
     frontal_xrays,
@@ -63,8 +62,10 @@ from covidlab.sources import (
     read_kermany,
 )
 
-#: Variants a paper defines besides its main dataset.
-VARIANTS = {"apostolopoulos": ("dataset2",)}
+#: Variants a paper defines besides its main dataset (``PaperSpec.variant_plans``).
+VARIANTS = {
+    key: tuple(papers.get(key).variant_plans) for key in papers.ALL if papers.get(key).variant_plans
+}
 
 #: Every recipe ``covidlab-data build all`` makes: the five papers and their variants.
 RECIPES = (
@@ -76,25 +77,6 @@ RECIPES = (
     "coronet",
 )
 
-#: The snapshot of Cohen's collection each paper's COVID-19 images come from. The pinned
-#: 548bb58 (24 March 2020) holds 96 frontal COVID-19 X-rays from 66 patients; 6a42423 holds
-#: 478 from 295 patients.
-COHEN_SNAPSHOTS = {
-    # Its own file list, 25 + 25 files by name: 24 of the 25 COVID-19 files are in 548bb58; the
-    # 25th, radiopedia-covid-19-pneumonia-2.jpg, is only in commit 47b9451 (not in 6a42423).
-    "covidx_net": COHEN_COMMIT,
-    "soares": COHEN_LATER_COMMIT,  # 175 COVID-19 images: more than 548bb58 holds
-    "aboughazala": COHEN_COMMIT,  # 74: the pinned snapshot has enough
-    "apostolopoulos": COHEN_LATER_COMMIT,  # 224 (both datasets)
-    "coronet": COHEN_LATER_COMMIT,  # 284
-}
-
-#: Where COVIDX-Net's 25th COVID-19 file lives, for the note beside its table.
-COVIDX_NET_MISSING_FILE = (
-    "radiopedia-covid-19-pneumonia-2.jpg is only in Cohen's commit 47b9451, none of the "
-    "snapshots the course downloads"
-)
-
 #: Rosebrock's ``true_label`` text -> course label.
 _ROSEBROCK_LABELS = {
     "NORMAL": "normal",
@@ -102,39 +84,6 @@ _ROSEBROCK_LABELS = {
     "PNEUMONIA-viral": "viral",
 }
 
-
-@dataclass(frozen=True)
-class Part:
-    """Images of one paper class drawn from some source labels.
-
-    ``count`` is ``None`` when the paper gives one number for the whole class.
-    """
-
-    source_labels: tuple[str, ...]
-    count: int | None = None
-
-
-# Which source labels each paper class is drawn from (see the module docstring).
-PLANS: dict[str, dict[str, tuple[Part, ...]]] = {
-    "soares": {
-        "covid": (Part(("covid",)),),
-        "normal": (Part(("normal",)),),
-        "infection": (Part(("bacterial", "viral")),),
-    },
-    "aboughazala": {"covid": (Part(("covid",)),), "normal": (Part(("normal",)),)},
-    "apostolopoulos": {
-        "covid": (Part(("covid",)),),
-        "pneumonia": (Part(("bacterial",)),),  # Dataset_1: bacterial pneumonia only
-        "normal": (Part(("normal",)),),
-    },
-    # Apostolopoulos & Mpesiana 2020, Dataset_2: 714 pneumonia = 400 bacterial + 314 viral.
-    "apostolopoulos_dataset2": {
-        "covid": (Part(("covid",)),),
-        "pneumonia": (Part(("bacterial",), 400), Part(("viral",), 314)),
-        "normal": (Part(("normal",)),),
-    },
-    "coronet": {label: (Part((label,)),) for label in ("covid", "normal", "bacterial", "viral")},
-}
 
 TABLE_COLUMNS = ("class", "drawn_from", "requested", "available", "used", "true_labels", "note")
 
@@ -210,10 +159,10 @@ def build_recipe(
         drawing; every image is decoded once.
     cohen_commit
         The Cohen snapshot to draw COVID-19 images from. Default: the paper's
-        (:data:`COHEN_SNAPSHOTS`) when ``sources_dir`` holds it, else the pinned one, and
+        (``PaperSpec.cohen_snapshot``) when ``sources_dir`` holds it, else the pinned one, and
         then a short COVID-19 row of the table says how to get the paper's.
     """
-    name, paper_key, _ = _names(paper_key, variant)
+    name, paper_key, variant = _names(paper_key, variant)
     _check_caps(scale, max_per_class)
     spec = papers.get(paper_key)
     commit, missing_snapshot = _snapshot(paper_key, Path(sources_dir), cohen_commit)
@@ -222,7 +171,7 @@ def build_recipe(
         notes.append(f"COVID-19 images from Cohen's snapshot {commit[:7]}")
     pool = source_pool(sources_dir, extra_covid_sources=extra_covid_sources, cohen_commit=commit)
     pool = _clean_pool(pool, notes, check_images)
-    chosen, rows = _draw(name, spec, pool, seed, scale, max_per_class, missing_snapshot)
+    chosen, rows = _draw(spec, variant, pool, seed, scale, max_per_class, missing_snapshot)
     manifest = pd.concat(chosen, ignore_index=True)
     columns = [
         "path",
@@ -254,16 +203,16 @@ def plan_recipe(
 
     No image is opened: Cohen's (and Figure1's, Actualmed's) ``metadata.csv`` and Kermany's
     file names are enough, so the plan can be read before the images are downloaded. The
-    paper's Cohen snapshot (:data:`COHEN_SNAPSHOTS`) is read from ``sources_dir`` when it is
+    paper's Cohen snapshot (``PaperSpec.cohen_snapshot``) is read from ``sources_dir`` when it is
     unpacked there, else from its ``metadata.csv`` in the course's shared data folder
     (``cohen-metadata-6a42423.csv``). ``available`` counts what the metadata lists; a build
     may find a few fewer (absent, unreadable or duplicate files). Parameters as for
     :func:`build_recipe`.
     """
-    name, paper_key, _ = _names(paper_key, variant)
+    name, paper_key, variant = _names(paper_key, variant)
     _check_caps(scale, max_per_class)
     spec = papers.get(paper_key)
-    commit = cohen_commit or COHEN_SNAPSHOTS[paper_key]
+    commit = cohen_commit or papers.get(paper_key).cohen_snapshot
     metadata = _cohen_metadata(Path(sources_dir), commit)
     notes = [f"from the metadata alone: Cohen at {commit[:7]} ({metadata}), Kermany's file names"]
     pool = source_pool(
@@ -273,7 +222,7 @@ def plan_recipe(
         check_files=False,
         cohen_metadata=metadata,
     )
-    chosen, rows = _draw(name, spec, pool, seed, scale, max_per_class, None)
+    chosen, rows = _draw(spec, variant, pool, seed, scale, max_per_class, None)
     return RecipePlan(name, pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), notes)
 
 
@@ -347,30 +296,6 @@ def write_recipe(result: RecipeResult, out_dir: str | Path) -> Path:
     return folder
 
 
-def cache_resized(manifest: pd.DataFrame, out_dir: str | Path, size: int) -> pd.DataFrame:
-    """Save a copy of every image with its longer side at most ``size`` px (PNG, mode kept).
-
-    Decoding a 2,000 px radiograph every epoch costs far more than training a small model
-    on it; a resized cache makes repeated runs fast. Existing cache files are reused. Returns
-    a manifest pointing at the copies, with the original in ``original_path``.
-    """
-    out_dir = Path(out_dir)
-    new_paths = []
-    for path, label in zip(manifest["path"], manifest["label"], strict=True):
-        key = hashlib.sha256(str(path).encode()).hexdigest()[:10]
-        cached = out_dir / f"{size}px" / label / f"{Path(path).stem}-{key}.png"
-        if not cached.is_file():
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with Image.open(path) as image:
-                image = image.convert("L" if image.mode in ("L", "I;16", "I") else "RGB")
-                image.thumbnail((size, size), Image.Resampling.LANCZOS)
-                temp = cached.with_name(cached.name + ".tmp")
-                image.save(temp, format="PNG")
-            os.replace(temp, cached)
-        new_paths.append(str(cached.resolve()))
-    return manifest.assign(path=new_paths, original_path=manifest["path"].to_numpy())
-
-
 # --- helpers -------------------------------------------------------------------------------
 
 
@@ -394,7 +319,7 @@ def _snapshot(paper_key: str, sources_dir: Path, commit: str | None) -> tuple[st
     """The Cohen commit to draw from, and why the paper's own is not used (None if it is)."""
     if commit is not None:
         return commit, None
-    wanted = COHEN_SNAPSHOTS[paper_key]
+    wanted = papers.get(paper_key).cohen_snapshot
     if wanted == COHEN_COMMIT or (sources_dir / source_at("cohen", wanted).folder).is_dir():
         return wanted, None
     return COHEN_COMMIT, (
@@ -420,13 +345,15 @@ def _cohen_metadata(sources_dir: Path, commit: str) -> Path:
     )
 
 
-def _draw(name, spec, pool, seed, scale, max_per_class, missing_snapshot):
-    """Draw every class of recipe ``name`` from ``pool``: (drawn frames, table rows)."""
+def _draw(spec, variant, pool, seed, scale, max_per_class, missing_snapshot):
+    """Draw every class of the paper's dataset (or its ``variant``) from ``pool``: (drawn
+    frames, table rows), following the paper's class plan (``PaperSpec.plan``)."""
     rng = np.random.default_rng(seed)
     if spec.key == "covidx_net":
         return _rosebrock_recipe(pool, spec.recipe, rng, scale, max_per_class)
     chosen, rows = [], []
-    for label, parts in PLANS[name].items():
+    plan = spec.plan if variant is None else spec.variant_plans[variant]
+    for label, parts in plan.items():
         for part in parts:
             requested = part.count if part.count is not None else spec.recipe[label]
             candidates = pool[pool["true_label"].isin(part.source_labels)]
@@ -532,7 +459,7 @@ def _rosebrock_recipe(pool, recipe, rng, scale, max_per_class):
                     f"{len(absent)} listed file(s) not in these sources: {', '.join(absent)}"
                     if absent
                     else "",
-                    COVIDX_NET_MISSING_FILE
+                    covidx_net.MISSING_FILE
                     if "radiopedia-covid-19-pneumonia-2.jpg" in absent
                     else "",
                 ],
@@ -540,3 +467,10 @@ def _rosebrock_recipe(pool, recipe, rng, scale, max_per_class):
         )
         rows.append(row)
     return chosen, rows
+
+
+def rosebrock_truth() -> pd.DataFrame:
+    """Rosebrock's COVIDX-Net folders against what the file names say the images are."""
+    listing = rosebrock_list()
+    table = pd.crosstab(listing["folder"], listing["true_label"].map(display_name), margins=True)
+    return table.rename_axis(index="Rosebrock's folder", columns="true label")

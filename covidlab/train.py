@@ -27,7 +27,8 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from covidlab import data, metrics
-from covidlab.profiles import RunConfig
+from covidlab.images import make_dataset
+from covidlab.run_config import RunConfig
 
 # Every fold and backbone is a new model whose predict step is traced once; TensorFlow's
 # "triggered tf.function retracing" warning then reads as a problem in every chapter's output.
@@ -272,7 +273,7 @@ class CVResult:
 
 
 def _dataset(manifest: pd.DataFrame, config: RunConfig, *, shuffle: bool) -> tf.data.Dataset:
-    return data.make_dataset(
+    return make_dataset(
         manifest,
         config.classes,
         config.image_size,

@@ -14,7 +14,7 @@ import keras
 import pandas as pd
 
 if TYPE_CHECKING:
-    from covidlab.profiles import RunConfig
+    from covidlab.run_config import RunConfig
     from covidlab.train import RunResult
 
 

@@ -9,6 +9,7 @@ writes small grey text under the figure saying which profile and data produced i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -16,7 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from covidlab.data import CLASS_NAMES_DISPLAY, load_image
+from covidlab.data import display_name
+from covidlab.images import load_image
 from covidlab.sources import may_show
 
 
@@ -70,11 +72,6 @@ def load_showable(
             "viz.showable(manifest)"
         )
     return np.stack([load_image(path, image_size, resize=resize) for path in manifest["path"]])
-
-
-def display_name(name: str) -> str:
-    """The display name of a class, e.g. ``"covid"`` -> ``"COVID-19"``."""
-    return CLASS_NAMES_DISPLAY.get(name, name)
 
 
 def plot_history(history, *, title: str | None = None, caption: str | None = None) -> Figure:
@@ -227,3 +224,41 @@ def plot_counts(
     if title:
         ax.set_title(title)
     return add_caption(fig, caption)
+
+
+def image_row(
+    rows: pd.DataFrame,
+    *,
+    image_size: tuple[int, int] = (160, 160),
+    ncols: int = 4,
+    title: str | None = None,
+    caption: str | None = None,
+) -> Figure:
+    """The images of ``rows`` in a grid, each titled with its label, view and day.
+
+    Raises ValueError when an image's licence does not let the book show it
+    (:func:`covidlab.viz.load_showable`).
+    """
+    pixels = load_showable(rows, image_size, resize="pad")
+    nrows = max(1, -(-len(rows) // ncols))
+    fig, axes = new_figure(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows + 0.4))
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (_, item), image in zip(axes.flat, rows.iterrows(), pixels, strict=False):
+        ax.imshow(image.astype(np.uint8))
+        parts = [display_name(str(item["label"])), str(item.get("view", "") or "")]
+        day = item.get("meta_offset")
+        if isinstance(day, str) and day.strip():
+            parts.append(f"day {day}")
+        ax.set_title(
+            "\n".join([" · ".join(p for p in parts if p), _short(Path(item["path"]).name)]),
+            fontsize="x-small",
+        )
+    if title:
+        fig.suptitle(title)
+    return add_caption(fig, caption)
+
+
+def _short(name: str, width: int = 30) -> str:
+    half = (width - 1) // 2
+    return name if len(name) <= width else f"{name[:half]}…{name[-half:]}"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from covidlab import metrics, models, papers
+from covidlab.chapters import aboughazala as chapter
 from covidlab.papers import aboughazala
 
 SPEC = papers.get("aboughazala")
@@ -36,7 +37,7 @@ def test_spec_has_the_papers_settings_and_says_what_it_chose():
 def test_table1_rebuilt_from_fold_matrices_matches_the_paper():
     folds = paper_folds()
     assert sum(int(cm.sum()) for cm in folds) == 147
-    ours = aboughazala.table1(folds)
+    ours = chapter.table1(folds)
     paper = SPEC.reported["table1_folds"].table
     assert list(ours.index) == list(paper.index)
     assert np.array_equal(ours[COLUMNS].astype(float).round(4).to_numpy(), paper[COLUMNS])
@@ -46,15 +47,15 @@ def test_table1_rebuilt_from_fold_matrices_matches_the_paper():
 def test_table1_takes_covid_as_positive_whatever_the_class_order():
     cm = np.array([[8, 1], [2, 4]])  # rows/columns: normal, covid
     swapped = cm[::-1, ::-1]
-    a = aboughazala.table1([cm], ("normal", "covid"))
-    b = aboughazala.table1([swapped], ("covid", "normal"))
+    a = chapter.table1([cm], ("normal", "covid"))
+    b = chapter.table1([swapped], ("covid", "normal"))
     assert a.equals(b)
     assert a.loc["1", "sensitivity"] == pytest.approx(4 / 6)
     assert a.loc["1", "precision"] == pytest.approx(4 / 5)
 
 
 def test_paper_table1_intervals_follow_the_fold_sizes():
-    table = aboughazala.paper_table1()
+    table = chapter.paper_table1()
     low, high = metrics.wilson_interval(146, 147)
     assert table.loc["overlapped", "accuracy 95% CI"] == f"{low:.3f}-{high:.3f}"
     assert table.loc["6", "correct / tested"] == "14 / 15"
@@ -64,7 +65,7 @@ def test_paper_table1_intervals_follow_the_fold_sizes():
 
 def test_comparison_stacks_the_paper_above_this_run():
     folds = [np.array([[5, 0], [1, 4]]), np.array([[4, 1], [0, 5]])]
-    table = aboughazala.table1_comparison(folds, run="smoke")
+    table = chapter.paper_vs_run(folds, run="smoke")
     assert table.index.get_level_values("source").unique().tolist() == [
         "paper (Table 1)",
         "this run (smoke)",
@@ -74,20 +75,20 @@ def test_comparison_stacks_the_paper_above_this_run():
 
 def test_fold_confusion_table_ends_with_the_sum():
     folds = paper_folds()
-    table = aboughazala.fold_confusion_table(folds)
+    table = chapter.fold_confusion_table(folds)
     derived = SPEC.reported["table1_derived_confusion"].table
     assert np.array_equal(table.loc["overlapped"].to_numpy(), derived.loc["overlapped"])
     assert np.array_equal(table.loc["6"].to_numpy(), derived.loc["6"])
 
 
 def test_a_perfect_fold_of_15_cannot_rule_out_80_percent():
-    table = aboughazala.accuracy_intervals({"fold": (15, 15), "all": (146, 147)})
+    table = chapter.accuracy_intervals({"fold": (15, 15), "all": (146, 147)})
     assert table.loc["fold", "95% CI low"] == pytest.approx(0.796, abs=1e-3)
     assert table.loc["all", "width"] < table.loc["fold", "width"] / 4
 
 
 def test_head_replaces_the_1000_way_layer_by_a_2_way_one():
-    model = SPEC.build_model(input_shape=(32, 32, 3))
+    model = models.build_paper_model(SPEC, input_shape=(32, 32, 3))
     assert [layer.name for layer in model.layers[-2:]] == ["pool", "predictions"]
     assert model.get_layer("predictions").count_params() == 2048 * 2 + 2
     counts = models.parameter_counts(model)
@@ -101,7 +102,7 @@ def test_smoke_dataset_is_synthetic_and_the_table_keeps_the_papers_counts(tmp_pa
 
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path))
     config = profiles.resolve("aboughazala", "smoke", max_per_class=3)
-    result = aboughazala.load_dataset(config)
+    result = chapter.load_dataset(config)
     assert set(result.manifest["source"]) == {"synthetic"}
     assert result.table.set_index("class")["requested"].to_dict() == {"covid": 74, "normal": 73}
     assert result.table["used"].tolist() == [3, 3]
@@ -111,14 +112,14 @@ def test_demo_dataset_draws_the_recipe_from_the_shared_sources(shared_data):
     from covidlab import profiles
 
     config = profiles.resolve("aboughazala", "demo", max_per_class=5)
-    result = aboughazala.load_dataset(config)
+    result = chapter.load_dataset(config)
     assert dict(result.manifest["label"].value_counts()) == {"covid": 5, "normal": 5}
     assert set(result.manifest["source"]) != {"synthetic"}
 
 
 def test_summary_table_takes_covid_as_positive():
     cm = np.array([[47, 3], [10, 40]])  # rows/columns: normal, covid
-    table = aboughazala.summary_table({"overlapped": cm})
+    table = chapter.summary_table({"overlapped": cm})
     row = table.loc["overlapped"]
     assert row["test images"] == 100
     assert row["sensitivity"] == pytest.approx(0.8) and row["specificity"] == pytest.approx(0.94)

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from covidlab import config as config_paths
-from covidlab import metrics, models, papers, profiles, recipes
+from covidlab import metrics, models, papers, profiles
+from covidlab.chapters import apostolopoulos as chapter
 from covidlab.papers import apostolopoulos
 
 SPEC = papers.get("apostolopoulos")
@@ -40,7 +41,7 @@ def test_table_3_reduces_to_table_4():
     vgg = metrics.one_vs_rest(printed.loc["VGG19"].to_numpy(), 0)
     assert (vgg.fp, vgg.fn) == (15, 16)  # these agree with Table 4 ...
     assert vgg.tp == 222 != table4.loc["VGG19", "tp"] == 208  # ... the COVID-19 cell does not
-    corrected = metrics.one_vs_rest(apostolopoulos.paper_confusion("VGG19").to_numpy(), 0)
+    corrected = metrics.one_vs_rest(chapter.paper_confusion("VGG19").to_numpy(), 0)
     assert (corrected.tp, corrected.fp, corrected.tn, corrected.fn) == tuple(table4.loc["VGG19"])
 
 
@@ -49,8 +50,8 @@ def test_printed_pneumonia_and_normal_totals_are_swapped():
         ("VGG19", "Dataset_1", 700),
         ("MobileNetV2", "Dataset_2", 714),
     ):
-        printed = apostolopoulos.paper_confusion(model, dataset, corrected=False)
-        corrected = apostolopoulos.paper_confusion(model, dataset)
+        printed = chapter.paper_confusion(model, dataset, corrected=False)
+        corrected = chapter.paper_confusion(model, dataset)
         assert printed.loc["pneumonia"].sum() == 504
         assert corrected.loc["pneumonia"].sum() == pneumonia
         assert corrected.loc["normal"].sum() == 504
@@ -60,7 +61,7 @@ def test_printed_pneumonia_and_normal_totals_are_swapped():
 
 
 def test_tables_2_and_5_follow_from_the_matrices_except_three_cells():
-    check = apostolopoulos.check_reported()
+    check = chapter.check_reported()
     disagree = set(check.index[~check["agrees"]])
     assert disagree == {
         ("Dataset_1", "VGG19", "accuracy_2class"),  # 98.75 is its specificity repeated
@@ -73,28 +74,26 @@ def test_tables_2_and_5_follow_from_the_matrices_except_three_cells():
 
 
 def test_the_paper_truncates_rather_than_rounds():
-    assert apostolopoulos.truncate_percent(222 / 224) == 99.10
+    assert chapter.truncate_percent(222 / 224) == 99.10
     assert round(100 * 222 / 224, 2) == 99.11
-    assert apostolopoulos.truncate_percent(208 / 224) == 92.85
-    assert apostolopoulos.truncate_percent(0.5) == 50.0
+    assert chapter.truncate_percent(208 / 224) == 92.85
+    assert chapter.truncate_percent(0.5) == 50.0
 
 
 def test_a_model_that_never_says_covid_scores_84_percent():
     counts = apostolopoulos.DATASETS["Dataset_1"].counts
-    never = apostolopoulos.two_accuracies(
-        apostolopoulos.always_predict(counts, "pneumonia"), SPEC.classes
-    )
+    never = chapter.two_accuracies(chapter.always_predict(counts, "pneumonia"), SPEC.classes)
     assert never["accuracy_2class"] == pytest.approx(1204 / 1428)
     assert (never["sensitivity"], never["specificity"]) == (0.0, 1.0)
     assert never["accuracy_3class"] == pytest.approx(700 / 1428)
     low, high = never["accuracy_2class_ci"]
     assert low < 1204 / 1428 < high
     with pytest.raises(ValueError, match="not one of the classes"):
-        apostolopoulos.always_predict(counts, "viral")
+        chapter.always_predict(counts, "viral")
 
 
 def test_asterisked_rows_are_impossible():
-    implied = apostolopoulos.implied_by_sensitivity_specificity()
+    implied = chapter.implied_by_sensitivity_specificity()
     for model in ("InceptionV3", "Xception", "InceptionResNetV2"):
         assert (
             implied.loc[model, "highest possible 3-class"] < implied.loc[model, "printed 3-class"]
@@ -103,39 +102,40 @@ def test_asterisked_rows_are_impossible():
     assert implied.loc["Xception", "highest possible 3-class"] == pytest.approx(84.33, abs=0.01)
 
 
-def test_comparison_table_puts_the_paper_beside_the_run():
-    cm = apostolopoulos.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
-    table = apostolopoulos.comparison_table({("Dataset_2", "MobileNetV2"): cm})
+def test_paper_vs_run_puts_the_paper_beside_the_run():
+    cm = chapter.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
+    table = chapter.paper_vs_run({("Dataset_2", "MobileNetV2"): cm})
     row = table.loc[("Dataset_2", "MobileNetV2", "sensitivity")]
     assert row["paper"] == 98.66
     assert row["this run"] == pytest.approx(98.7)
     assert row["n (this run)"] == 224
     assert row["paper 95% CI"] == row["this run 95% CI"]  # same counts, same interval
-    other = apostolopoulos.comparison_table({("Dataset_1", "VGG19"): cm * 0 + np.eye(3, dtype=int)})
+    other = chapter.paper_vs_run({("Dataset_1", "VGG19"): cm * 0 + np.eye(3, dtype=int)})
     assert other.loc[("Dataset_1", "VGG19", "accuracy_3class"), "paper"] == 93.48
 
 
-def test_comparison_table_lists_only_what_the_run_trained():
-    cm = apostolopoulos.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
-    table = apostolopoulos.comparison_table(
-        {("Dataset_2", "MobileNetV2"): cm, ("Dataset_2", "VGG19"): cm}
-    )
+def test_paper_vs_run_lists_only_what_the_run_trained():
+    cm = chapter.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
+    table = chapter.paper_vs_run({("Dataset_2", "MobileNetV2"): cm, ("Dataset_2", "VGG19"): cm})
     assert set(table.index.droplevel("metric")) == {
         ("Dataset_2", "MobileNetV2"),
         ("Dataset_2", "VGG19"),
     }  # no paper-only rows (Dataset_1's five networks are in paper_intervals)
-    assert len(apostolopoulos.paper_intervals("Dataset_1")) == 5 * 4
+    assert len(chapter.paper_intervals("Dataset_1")) == 5 * 4
     unreported = table.loc[("Dataset_2", "VGG19")]  # the paper ran only MobileNet v2 on Dataset_2
     assert (unreported["paper"] == "").all() and (unreported["paper 95% CI"] == "").all()
     assert not table.isna().any().any()
 
 
-def test_dataset_2_matches_the_recipe_plan():
+def test_dataset_2_pneumonia_is_400_bacterial_and_314_viral():
     info = apostolopoulos.DATASETS["Dataset_2"]
-    assert sum(info.composition["pneumonia"].values()) == info.counts["pneumonia"] == 714
-    plan = recipes.PLANS[recipes.recipe_name("apostolopoulos", info.variant)]
-    parts = {part.source_labels: part.count for part in plan["pneumonia"]}
-    assert parts == {("bacterial",): 400, ("viral",): 314}
+    assert info.composition["pneumonia"] == {"bacterial": 400, "viral": 314}
+    assert info.counts["pneumonia"] == 714
+    plan = SPEC.variant_plans[info.variant]  # the recipe draws what the dataset lists
+    assert {part.source_labels: part.count for part in plan["pneumonia"]} == {
+        ("bacterial",): 400,
+        ("viral",): 314,
+    }
     assert apostolopoulos.DATASETS["Dataset_1"].counts == SPEC.recipe
     assert info.models == ("MobileNetV2",)
 
@@ -143,8 +143,8 @@ def test_dataset_2_matches_the_recipe_plan():
 def test_load_dataset_on_smoke_is_synthetic_and_shows_the_paper_counts(tmp_path, monkeypatch):
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path))
     config = profiles.resolve("apostolopoulos", "smoke", models=("MobileNetV2",))
-    first = apostolopoulos.load_dataset(config, "Dataset_1")
-    second = apostolopoulos.load_dataset(config, "Dataset_2")
+    first = chapter.load_dataset(config, "Dataset_1")
+    second = chapter.load_dataset(config, "Dataset_2")
     assert list(second.table["requested"]) == [224, 714, 504]
     assert set(first.manifest["label"]) == set(SPEC.classes)
     assert not set(first.manifest["path"]) & set(second.manifest["path"])
@@ -153,7 +153,7 @@ def test_load_dataset_on_smoke_is_synthetic_and_shows_the_paper_counts(tmp_path,
 @pytest.mark.shared_data
 def test_load_dataset_on_demo_keeps_the_paper_proportions(shared_data):
     config = profiles.resolve("apostolopoulos", "demo", max_per_class=20)
-    result = apostolopoulos.load_dataset(config, "Dataset_2")
+    result = chapter.load_dataset(config, "Dataset_2")
     used = result.manifest["label"].value_counts()
     assert used["covid"] == 20
     assert used["normal"] == round(504 * 20 / 224)
@@ -171,8 +171,8 @@ def test_load_dataset_on_demo_keeps_the_paper_proportions(shared_data):
 )
 def test_cutoffs_land_where_the_chapter_says(backbone, last_frozen, first_trainable):
     size = models.smallest_input_size(backbone)
-    model = SPEC.build_model(backbone, input_shape=(size, size + 10, 3))
-    summary = apostolopoulos.cutoff_summary(model, backbone)
+    model = models.build_paper_model(SPEC, backbone, input_shape=(size, size + 10, 3))
+    summary = chapter.cutoff_summary(model, backbone)
     assert summary["last frozen"].startswith(f"{last_frozen} (")
     if first_trainable:
         assert summary["first trainable"].startswith(f"{first_trainable} (")
@@ -184,7 +184,7 @@ def test_cutoffs_land_where_the_chapter_says(backbone, last_frozen, first_traina
 
 
 def test_table1_lists_every_backbone():
-    table = apostolopoulos.table1()
+    table = chapter.table1()
     assert list(table.index) == list(TABLE_1)
     assert table.loc["InceptionResNetV2", "hidden layers"] == "none"
     assert isinstance(table, pd.DataFrame)
@@ -199,8 +199,8 @@ def test_example_images_prefer_real_images(tmp_path, monkeypatch):
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(config_paths, "shared_data_dir", lambda: None)  # no sources anywhere
     config = profiles.resolve("apostolopoulos", "smoke", models=("MobileNetV2",))
-    synthetic = apostolopoulos.load_dataset(config).manifest
-    examples = apostolopoulos.example_images(synthetic, n_per_class=2)
+    synthetic = chapter.load_dataset(config).manifest
+    examples = chapter.example_images(synthetic, n_per_class=2)
     assert (examples["source"] == "synthetic").all()  # no sources anywhere: the run's own
     assert examples["label"].value_counts().to_dict() == {label: 2 for label in SPEC.classes}
 
@@ -209,7 +209,7 @@ def test_example_images_prefer_real_images(tmp_path, monkeypatch):
 def test_example_images_use_the_sources_for_a_synthetic_run(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path))
     config = profiles.resolve("apostolopoulos", "smoke", models=("MobileNetV2",))
-    synthetic = apostolopoulos.load_dataset(config).manifest
-    examples = apostolopoulos.example_images(synthetic, n_per_class=2)
+    synthetic = chapter.load_dataset(config).manifest
+    examples = chapter.example_images(synthetic, n_per_class=2)
     assert set(examples["source"]) == {"cohen", "kermany"}
     assert set(examples["label"]) == set(SPEC.classes)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from covidlab import benchmark, data, papers, profiles
+from covidlab import benchmark, data, papers, profiles, synthetic
 
 
 def test_methods_are_real_paper_models():
@@ -21,7 +21,7 @@ def test_methods_are_real_paper_models():
 
 
 def test_common_split_is_patient_disjoint_and_stratified(tmp_path):
-    manifest = data.synthetic_manifest(
+    manifest = synthetic.synthetic_manifest(
         tmp_path, benchmark.CLASSES, 12, image_size=(32, 32), patients_per_class=6
     )
     train_df, test_df = benchmark.common_split(manifest, seed=0)

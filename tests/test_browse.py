@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from covidlab import browse
-from covidlab.recipes import RECIPES
+from covidlab import profiles, recipes
+from covidlab.chapters import browse
+from covidlab.synthetic import synthetic_sources
 
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Path:
-    return browse.synthetic_sources(tmp_path_factory.mktemp("sources"), seed=0)
+    return synthetic_sources(tmp_path_factory.mktemp("sources"), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def catalogue(synthetic) -> pd.DataFrame:
 
 
 def test_synthetic_sources_are_deterministic(synthetic, tmp_path) -> None:
-    again = browse.synthetic_sources(tmp_path / "again", seed=0)
+    again = synthetic_sources(tmp_path / "again", seed=0)
     first = sorted(p.relative_to(synthetic) for p in synthetic.rglob("*") if p.is_file())
     second = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
     assert first == second
@@ -34,7 +35,7 @@ def test_synthetic_sources_are_deterministic(synthetic, tmp_path) -> None:
 
 def test_every_recipe_builds_from_the_synthetic_sources(synthetic) -> None:
     results = browse.build_all_recipes(synthetic, seed=0)
-    assert list(results) == list(RECIPES)
+    assert list(results) == list(recipes.RECIPES)
     counts = browse.recipe_counts(results)
     assert (counts["used"] <= counts["available"]).all()
     assert (counts["used"] <= counts["requested"]).all()
@@ -47,7 +48,7 @@ def test_every_recipe_builds_from_the_synthetic_sources(synthetic) -> None:
 
 
 def test_rosebrock_truth_counts_the_normal_folder() -> None:
-    table = browse.rosebrock_truth()
+    table = recipes.rosebrock_truth()
     assert table.loc["normal", "Normal"] == 7
     assert table.loc["normal", "Bacterial pneumonia"] == 12
     assert table.loc["normal", "Viral pneumonia"] == 6
@@ -72,7 +73,7 @@ def test_catalogue_lists_views_sizes_and_presence(catalogue) -> None:
 
 def test_catalogue_marks_listed_but_absent_files(synthetic, tmp_path) -> None:
     copy = tmp_path / "copy"
-    browse.synthetic_sources(copy, seed=0)
+    synthetic_sources(copy, seed=0)
     removed = next((copy / "covid-chestxray-dataset" / "images").glob("*.jpg"))
     removed.unlink()
     table = browse.catalogue(copy)
@@ -82,7 +83,7 @@ def test_catalogue_marks_listed_but_absent_files(synthetic, tmp_path) -> None:
 
 
 def test_catalogue_reads_original_sizes_from_a_shrinking_record(tmp_path) -> None:
-    sources_dir = browse.synthetic_sources(tmp_path / "s", seed=0)
+    sources_dir = synthetic_sources(tmp_path / "s", seed=0)
     image = next((sources_dir / "covid-chestxray-dataset" / "images").glob("*.jpg"))
     (sources_dir / "manifests").mkdir()
     pd.DataFrame(
@@ -141,24 +142,9 @@ def test_browser_updates_patients_when_the_class_changes(catalogue) -> None:
     assert list(patient.options) == []
 
 
-def test_profile_folders_and_captions(monkeypatch, tmp_path) -> None:
-    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
-    assert browse.tag("smoke").startswith("smoke profile · synthetic")
-    assert "demo" in browse.describe("demo", "/x") and "/x" in browse.describe("demo", "/x")
-    # smoke's stand-in sits in a fresh temporary folder: the banner does not print its path
-    assert "/tmp/x" not in browse.describe("smoke", "/tmp/x")
-    with pytest.raises(ValueError, match="unknown profile"):
-        browse.sources_dir("huge")
-    monkeypatch.setenv("COVIDLAB_SHARED_DATA", str(tmp_path / "absent"))
-    monkeypatch.setattr(browse.config, "shared_data_dir", lambda: None)
-    with pytest.raises(FileNotFoundError, match="COVIDLAB_SHARED_DATA"):
-        browse.sources_dir("demo")
-    assert list(browse.sources_table()["source"]) == ["cohen", "kermany", "figure1", "actualmed"]
-
-
 @pytest.mark.shared_data
 def test_demo_reads_the_shared_copy(shared_data) -> None:
-    folder = browse.sources_dir("demo")
+    folder = profiles.sources_dir("demo")
     assert folder == shared_data / "sources"
     table = browse.catalogue(folder)
     absent = table[~table["present"]].groupby("source").size().to_dict()
@@ -167,3 +153,7 @@ def test_demo_reads_the_shared_copy(shared_data) -> None:
     present = table[table["present"]]
     assert present[["width", "height"]].max().max() <= 512
     assert present["original_width"].max() > 1000
+
+
+def test_sources_table_lists_every_source() -> None:
+    assert list(browse.sources_table()["source"]) == ["cohen", "kermany", "figure1", "actualmed"]

@@ -4,23 +4,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from covidlab import metrics, papers
+from covidlab import metrics, models, papers
+from covidlab.chapters import coronet as chapter
 from covidlab.papers import coronet
 
 SPEC = papers.get("coronet")
 
 
 def test_table_ii_is_reproduced_at_the_input_size_the_counts_imply():
-    model = SPEC.build_model()
+    model = models.build_paper_model(SPEC)
     assert model.input.shape[1:] == (150, 150, 3)
-    table = coronet.table_ii_comparison(model)
+    table = chapter.table_ii_comparison(model)
     assert list(table["match"]) == ["✓"] * 8, table.to_string()
     assert table.loc[table["paper layer"] == "total parameters", "our params"].item() == 33_969_964
 
 
 def test_table_ii_is_not_reproduced_at_the_224_pixels_of_the_text():
-    model = SPEC.build_model(input_shape=(*coronet.TEXT_INPUT_SIZE, 3))
-    table = coronet.table_ii_comparison(model).set_index("paper layer")
+    model = models.build_paper_model(SPEC, input_shape=(*coronet.TEXT_INPUT_SIZE, 3))
+    table = chapter.table_ii_comparison(model).set_index("paper layer")
     assert table.loc["xception", "our output shape"] == "7 x 7 x 2048"
     assert table.loc["total parameters", "our params"] == 46_552_876
     assert table.loc["dense", "match"] == "✗"
@@ -55,23 +56,23 @@ def test_task_manifest_merges_labels():
             "source": ["x"] * 4,
         }
     )
-    assert list(coronet.task_manifest(manifest, "3-class")["label"]) == [
+    assert list(chapter.task_manifest(manifest, "3-class")["label"]) == [
         "covid",
         "normal",
         "pneumonia",
         "pneumonia",
     ]
-    assert list(coronet.task_manifest(manifest, "binary")["label"]) == ["covid"] + ["other"] * 3
-    assert set(coronet.task_manifest(manifest, "4-class")["label"]) == set(
+    assert list(chapter.task_manifest(manifest, "binary")["label"]) == ["covid"] + ["other"] * 3
+    assert set(chapter.task_manifest(manifest, "4-class")["label"]) == set(
         coronet.CLASS_SETS["4-class"]
     )
     with pytest.raises(ValueError, match="not CoroNet"):
-        coronet.task_manifest(manifest.assign(label="pneumonia"), "binary")
+        chapter.task_manifest(manifest.assign(label="pneumonia"), "binary")
 
 
 def test_binary_metrics_take_covid_as_positive():
     cm = np.array([[9, 1], [2, 38]])  # covid: TP 9, FN 1, FP 2, TN 38
-    result = coronet.task_metrics(cm, coronet.CLASS_SETS["binary"])
+    result = chapter.task_metrics(cm, coronet.CLASS_SETS["binary"])
     assert result["recall"] == pytest.approx(0.9)
     assert result["specificity"] == pytest.approx(38 / 40)
     assert result["precision"] == pytest.approx(9 / 11)
@@ -80,7 +81,7 @@ def test_binary_metrics_take_covid_as_positive():
 
 def test_multiclass_metrics_are_macro_averages():
     cm = np.array([[5, 0, 0], [1, 3, 0], [0, 2, 4]])
-    result = coronet.task_metrics(cm, coronet.CLASS_SETS["3-class"])
+    result = chapter.task_metrics(cm, coronet.CLASS_SETS["3-class"])
     recall = np.mean([5 / 5, 3 / 4, 4 / 6])
     assert result["recall"] == pytest.approx(recall)
     assert result["accuracy"] == pytest.approx(12 / 15)
@@ -89,18 +90,18 @@ def test_multiclass_metrics_are_macro_averages():
 def test_per_fold_and_per_class_tables():
     classes = coronet.CLASS_SETS["3-class"]
     cms = [np.array([[5, 0, 0], [1, 3, 0], [0, 2, 4]]), np.eye(3, dtype=int) * 4]
-    folds = coronet.per_fold_table(cms, classes)
+    folds = chapter.per_fold_table(cms, classes)
     assert list(folds.index) == ["fold 1", "fold 2", "average"]
     assert folds.loc["fold 2", "accuracy"] == 1.0
     assert folds.loc["average", "accuracy"] == pytest.approx((0.8 + 1.0) / 2)
-    per_class = coronet.per_class_table(cms, classes)
+    per_class = chapter.per_class_table(cms, classes)
     assert list(per_class.index) == list(classes)
     assert per_class.loc["pneumonia", "recall"] == pytest.approx((4 / 6 + 1) / 2)
 
 
-def test_table_v_comparison_puts_the_paper_beside_this_run():
+def test_paper_vs_run_puts_table_v_beside_this_run():
     cms = {"4-class": np.eye(4, dtype=int) * 25, "binary": np.array([[1, 9], [0, 90]])}
-    table = coronet.table_v_comparison(cms, run="test")
+    table = chapter.paper_vs_run(cms, run="test")
     assert table.loc["4-class", "accuracy (paper)"] == 89.6
     assert table.loc["4-class", "accuracy (ours)"] == 100.0
     assert table.loc["4-class", "paper in CI"] == "no"  # 100/100 correct: CI 96.3-100
@@ -110,12 +111,12 @@ def test_table_v_comparison_puts_the_paper_beside_this_run():
 
 
 def test_fine_tune_epochs_keep_the_paper_profile_ratio():
-    assert coronet.fine_tune_epochs(SPEC.epochs) == coronet.FINE_TUNE_EPOCHS == 20
-    assert coronet.fine_tune_epochs(4) == 1
-    assert coronet.fine_tune_epochs(1) == 1
-    assert coronet.fine_tune_epochs(40) == 10
+    assert chapter.fine_tune_epochs(SPEC.epochs) == coronet.FINE_TUNE_EPOCHS == 20
+    assert chapter.fine_tune_epochs(4) == 1
+    assert chapter.fine_tune_epochs(1) == 1
+    assert chapter.fine_tune_epochs(40) == 10
     with pytest.raises(ValueError):
-        coronet.fine_tune_epochs(0)
+        chapter.fine_tune_epochs(0)
 
 
 def test_table_v_binary_row_contradicts_itself():
@@ -134,7 +135,7 @@ def test_table_v_binary_row_contradicts_itself():
     assert row["precision"] not in precisions
     assert round(100 * 219 / 221) == row["accuracy"]
 
-    check = coronet.binary_row_check()
+    check = chapter.binary_row_check()
     assert check["fits"].to_dict() == {
         "precision": "no",
         "recall": "no",
@@ -149,7 +150,7 @@ def test_table_v_binary_row_contradicts_itself():
 
 def test_binary_row_check_accepts_a_row_that_fits():
     """The check can pass: with 300 COVID-19 images 99.3 % recall is 298/300."""
-    check = coronet.binary_row_check({"covid": 300, "other": 700})
+    check = chapter.binary_row_check({"covid": 300, "other": 700})
     assert check.loc["recall", "fits"] == "yes"
     assert check.loc["recall", "as a fraction"] == "298/300"
     assert check.loc["f1", "fits"] == "no"  # F1 does not depend on the test set
@@ -165,7 +166,7 @@ def test_dataset_2_table_vi_is_stored():
 def test_summary_table_reads_each_task_with_its_own_classes():
     four = np.array([[10, 0, 0, 0], [0, 10, 0, 0], [0, 0, 5, 5], [0, 0, 5, 5]])
     binary = np.array([[9, 1], [3, 27]])  # covid: TP 9, FN 1; other: 27 of 30 right
-    table = coronet.summary_table({"4-class": four, "binary": binary})
+    table = chapter.summary_table({"4-class": four, "binary": binary})
     assert table.loc["4-class", "balanced accuracy"] == pytest.approx(0.75)
     assert table.loc["4-class", "sensitivity"] == 1.0  # COVID-19 against the other three
     assert table.loc["binary", "sensitivity"] == pytest.approx(0.9)

@@ -19,7 +19,7 @@ COMMON = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    from covidlab import data, profiles, train
+    from covidlab import data, profiles, synthetic, train
 
     def tiny():  # no batch norm: replicas then compute exactly the single-device gradient
         return keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
@@ -36,7 +36,7 @@ COMMON = textwrap.dedent(
     out = sys.argv[1]
     config = profiles.resolve("aboughazala", "smoke", image_size=(32, 32), epochs=2,
                               batch_size=8, run_eagerly=False)
-    manifest = data.synthetic_manifest(out + "/images", config.classes, 8, image_size=(32, 32))
+    manifest = synthetic.synthetic_manifest(out + "/images", config.classes, 8, image_size=(32, 32))
     train_df, test_df = data.holdout_split(manifest, 0.25, seed=0)
     """
 )

@@ -16,7 +16,7 @@ def random_images(n: int = 8, size: tuple[int, int] = (32, 42), seed: int = 0) -
 
 def table1_model(backbone: str, size: tuple[int, int] = (32, 42)) -> keras.Model:
     keras.utils.set_random_seed(0)
-    return SPEC.build_model(backbone, input_shape=(*size, 3))
+    return models.build_paper_model(SPEC, backbone, input_shape=(*size, 3))
 
 
 def test_identical_images_are_fully_alike_and_one_hot_images_not_at_all():
@@ -125,9 +125,9 @@ def test_summary_puts_the_input_beside_what_the_first_trainable_layer_receives()
 
 
 def test_manifest_images_are_what_training_receives(tmp_path):
-    from covidlab import data
+    from covidlab import synthetic
 
-    manifest = data.synthetic_manifest(tmp_path, ("covid", "normal"), 2, image_size=(40, 40))
+    manifest = synthetic.synthetic_manifest(tmp_path, ("covid", "normal"), 2, image_size=(40, 40))
     images = frozen.manifest_images(manifest, (32, 42), resize="pad")
     assert images.shape == (4, 32, 42, 3)
     assert 0 <= images.min() and images.max() <= 255

@@ -50,12 +50,12 @@ JOB_SCRIPT = textwrap.dedent(
     """
     import sys, time
     import keras
-    from covidlab import data, jobs, profiles, train
+    from covidlab import data, jobs, profiles, synthetic, train
 
     out = sys.argv[1]
     config = profiles.resolve("covidx_net", "smoke", models=("MobileNetV2",), epochs=6,
                               image_size=(32, 32), max_per_class=6)
-    manifest = data.synthetic_manifest(out + "/images", config.classes, 6, image_size=(32, 32))
+    manifest = synthetic.synthetic_manifest(out + "/images", config.classes, 6, image_size=(32, 32))
     job = jobs.plan("covidx_net", config)[0]
 
     class Slow(keras.callbacks.Callback):

@@ -8,6 +8,7 @@ import sys
 from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import binomtest
 from sklearn import metrics as sk
@@ -450,3 +451,20 @@ def test_summary_table_has_a_row_per_matrix_with_its_own_classes():
     assert list(table.index) == ["4-class", "binary"]
     assert table.loc["4-class", "balanced accuracy"] == 1.0
     assert table.loc["binary", "sensitivity"] == 0.8 and table.loc["binary", "test images"] == 20
+
+
+def test_accuracy_with_interval_uses_wilson():
+    cm = metrics.confusion_from_labels(["a", "b", "a", "a"], ["a", "b", "b", "a"], ["a", "b"])
+    result = metrics.accuracy_with_interval(cm)
+    assert (result["correct"], result["n"], result["accuracy"]) == (3, 4, 0.75)
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(metrics.wilson_interval(3, 4))
+
+
+def test_paper_vs_run_labels_where_each_number_comes_from():
+    paper = pd.DataFrame({"accuracy": [0.9]}, index=["VGG16"])
+    run = pd.DataFrame({"accuracy": [0.7]}, index=["VGG16"])
+    beside = metrics.paper_vs_run(paper, run, run_label="smoke")
+    assert beside.columns.tolist() == [("paper", "accuracy"), ("smoke", "accuracy")]
+    above = metrics.paper_vs_run(paper, run, run_label="smoke", axis=0)
+    assert above.index.names[0] == "source"
+    assert above["accuracy"].tolist() == [0.9, 0.7]

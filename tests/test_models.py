@@ -254,3 +254,12 @@ def test_other_errors_with_imagenet_weights_are_not_disguised():
     with pytest.raises(ValueError) as error:  # ImageNet weights need 3 channels
         build_classifier("VGG16", 2, input_shape=(32, 32, 1), weights="imagenet")
     assert not isinstance(error.value, models.WeightsUnavailableError)
+
+
+def test_head_can_pool_first_and_put_dropout_after_the_hidden_layer():
+    """Soares' head: AveragePooling2D(2), Flatten, Dense(20), Dropout(0.2), then the output."""
+    head = Head(pooling="flatten", pool_size=2, hidden_units=(20,), dropout=0.2, dropout_after=True)
+    model = build_classifier("VGG16", 3, input_shape=(64, 64, 3), head=head)
+    names = [layer.name for layer in model.layers]
+    assert names[-5:] == ["pool", "flatten", "hidden_1", "dropout_1", "predictions"]
+    assert model.get_layer("flatten").output.shape[-1] == 512  # 2x2 map pooled to 1x1

@@ -8,7 +8,7 @@ import pytest
 
 from covidlab import config as paths
 from covidlab import data, papers, profiles
-from covidlab.models import smallest_input_size
+from covidlab.architectures import smallest_input_size
 
 ALL_CASES = [(key, profile) for key in papers.ALL for profile in profiles.PROFILES]
 
@@ -187,9 +187,25 @@ def test_demo_recipe_matches_load_data(shared_data):
 
 
 def test_unknown_model_of_a_paper_names_the_choices():
+    from covidlab import models
+
     spec = papers.get("soares")
     assert spec.model_spec() == spec.models["VGG16"]  # the headline model comes first
     with pytest.raises(KeyError, match="choose from"):
         spec.model_spec("ResNet152")
     with pytest.raises(KeyError, match="Soares has no model 'ResNet152'"):
-        spec.build_model("ResNet152")
+        models.build_paper_model(spec, "ResNet152")
+
+
+def test_profile_folders_and_captions(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    assert profiles.tag("smoke").startswith("smoke profile · synthetic")
+    banner = profiles.describe("demo", folder="/x")
+    assert "demo" in banner and "/x" in banner
+    # smoke's stand-in sits in a fresh temporary folder: the banner does not print its path
+    assert "/tmp/x" not in profiles.describe("smoke", folder="/tmp/x")
+    with pytest.raises(ValueError, match="unknown profile"):
+        profiles.sources_dir("huge")
+    monkeypatch.setattr(profiles.paths, "shared_data_dir", lambda: None)
+    with pytest.raises(FileNotFoundError, match="COVIDLAB_SHARED_DATA"):
+        profiles.sources_dir("demo")

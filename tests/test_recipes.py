@@ -14,11 +14,9 @@ from covidlab.cli import main
 from covidlab.data import read_manifest
 from covidlab.download import COHEN_COMMIT, COHEN_LATER_COMMIT
 from covidlab.recipes import (
-    COHEN_SNAPSHOTS,
     RECIPES,
     TABLE_COLUMNS,
     build_recipe,
-    cache_resized,
     draw_patients_first,
     plan_recipe,
     rosebrock_list,
@@ -148,7 +146,8 @@ def test_papers_needing_more_covid_images_than_548bb58_use_the_later_snapshot():
     pinned_holds = 96  # frontal COVID-19 X-rays at 548bb58
     for key, count in needs.items():
         later = key != "covidx_net" and count > pinned_holds  # COVIDX-Net: its own file list
-        assert COHEN_SNAPSHOTS[key] == (COHEN_LATER_COMMIT if later else COHEN_COMMIT), key
+        snapshot = papers.get(key).cohen_snapshot  # the commits covidlab.download fetches
+        assert snapshot == (COHEN_LATER_COMMIT if later else COHEN_COMMIT), key
 
 
 def _later_snapshot(sources: Path, covid_images: int) -> Path:
@@ -212,19 +211,6 @@ def test_write_recipe_round_trips_and_leaves_no_temp_files(mini_sources, tmp_pat
 def test_unknown_variant_is_a_clear_error(mini_sources):
     with pytest.raises(KeyError, match="soares has no variant 'dataset2'"):
         build_recipe("soares", mini_sources, variant="dataset2")
-
-
-def test_cache_resized_keeps_aspect_and_reuses_files(mini_sources, tmp_path):
-    manifest = build_recipe("aboughazala", mini_sources, max_per_class=2).manifest
-    cached = cache_resized(manifest, tmp_path / "cache", 20)
-    for path in cached["path"]:
-        with Image.open(path) as image:
-            assert image.size == (20, 15)  # 40x30 -> longer side 20
-    stamp = Path(cached["path"][0]).stat().st_mtime_ns
-    again = cache_resized(manifest, tmp_path / "cache", 20)
-    assert again["path"].tolist() == cached["path"].tolist()
-    assert Path(again["path"][0]).stat().st_mtime_ns == stamp
-    assert cached["original_path"].tolist() == manifest["path"].tolist()
 
 
 def test_rosebrock_list_normal_folder_is_mostly_pneumonia():

@@ -7,40 +7,14 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from covidlab import shortcuts
+from covidlab import images, leakage, metrics
+from covidlab.chapters import shortcuts
 from covidlab.metrics import wilson_interval
 
 
 def _write(path, array, mode):
     Image.fromarray(array, mode=mode).save(path)
     return str(path)
-
-
-def test_image_statistics_reads_file_properties_and_border(tmp_path):
-    # a 40x20 (w x h) grey JPEG-free PNG: white border 1 px wide (5 % of 20 rows), black inside
-    pixels = np.zeros((20, 40), dtype=np.uint8)
-    pixels[0, :] = pixels[-1, :] = 255
-    pixels[:, :2] = pixels[:, -2:] = 255
-    stats = shortcuts.image_statistics(_write(tmp_path / "a.png", pixels, "L"))
-    assert (stats["width"], stats["height"]) == (40, 20)
-    assert stats["aspect_ratio"] == 2.0
-    assert (stats["file_format"], stats["pixel_mode"]) == ("PNG", "L")
-    assert stats["border_intensity"] == pytest.approx(1.0)
-    assert stats["mean_intensity"] == pytest.approx(pixels.mean() / 255)
-    assert stats["std_intensity"] == pytest.approx((pixels / 255).std(), rel=1e-5)
-
-
-def test_image_statistics_rgb_jpeg_and_bad_file(tmp_path):
-    rgb = np.full((30, 30, 3), 128, dtype=np.uint8)
-    path = tmp_path / "b.jpg"
-    Image.fromarray(rgb, mode="RGB").save(path, format="JPEG")
-    stats = shortcuts.image_statistics(path)
-    assert (stats["file_format"], stats["pixel_mode"]) == ("JPEG", "RGB")
-    assert stats["mean_intensity"] == pytest.approx(128 / 255, abs=0.01)
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"")
-    with pytest.raises(ValueError, match="broken.png"):
-        shortcuts.image_statistics(broken)
 
 
 def test_statistics_features_one_hot_and_table(tmp_path):
@@ -51,7 +25,7 @@ def test_statistics_features_one_hot_and_table(tmp_path):
     manifest = pd.DataFrame(
         {"path": paths, "label": ["covid", "normal"], "patient_id": ["p1", "p2"], "source": "t"}
     )
-    table = shortcuts.image_statistics_table(manifest)
+    table = images.image_statistics_table(manifest)
     assert list(table["label"]) == ["covid", "normal"]
     features = shortcuts.statistics_features(table)
     assert list(features["pixel_mode_L"]) == [1.0, 0.0]
@@ -127,31 +101,6 @@ def _patient_manifest(n_patients=20, per_patient=3):
     return pd.DataFrame(rows)
 
 
-def test_leakage_experiment_shows_memorisation_gap():
-    """Each patient has its own random 'fingerprint' and a random label: nothing generalises,
-    but a 1-nearest-neighbour model recognises patients it has seen. Image-level splits score
-    far above chance, patient-level splits near chance."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    rng = np.random.default_rng(0)
-    manifest = _patient_manifest(40, 3)
-    fingerprints = rng.normal(size=(40, 16))
-    patient = manifest["patient_id"].str[1:].astype(int).to_numpy()
-    features = fingerprints[patient] + 0.05 * rng.normal(size=(len(manifest), 16))
-    results = shortcuts.leakage_experiment(
-        manifest, features, lambda: KNeighborsClassifier(1), seeds=range(4)
-    )
-    assert set(results["split"]) == {"image-level", "patient-level"}
-    patient_rows = results[results["split"] == "patient-level"]
-    assert patient_rows["test_images_with_patient_in_train"].eq(0).all()
-    summary = shortcuts.leakage_summary(results)
-    assert summary.loc["image-level", "mean"] > 0.9
-    assert summary.loc["patient-level", "mean"] < 0.75
-    assert summary.loc["gap", "mean"] == pytest.approx(
-        summary.loc["image-level", "mean"] - summary.loc["patient-level", "mean"]
-    )
-
-
 def test_grouped_cv_predict_never_sees_the_patient():
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -163,12 +112,6 @@ def test_grouped_cv_predict_never_sees_the_patient():
     )
     # the nearest neighbour is a *different* patient, whose label alternates: mostly wrong
     assert (predicted == manifest["label"]).mean() < 0.5
-
-
-def test_accuracy_with_interval_uses_wilson():
-    result = shortcuts.accuracy_with_interval(["a", "b", "a", "a"], ["a", "b", "b", "a"])
-    assert (result["correct"], result["n"], result["accuracy"]) == (3, 4, 0.75)
-    assert (result["ci_low"], result["ci_high"]) == pytest.approx(wilson_interval(3, 4))
 
 
 def test_headlines_are_consistent_and_intervals_shrink_with_n():
@@ -197,11 +140,11 @@ def test_plot_headline_intervals_has_one_point_per_paper():
 def test_reporting_checklist_covers_every_paper_and_item():
     from covidlab import papers
 
-    checklist = shortcuts.REPORTING_CHECKLIST
+    checklist = papers.REPORTING_CHECKLIST
     assert list(checklist.columns) == list(papers.ALL)
-    assert tuple(checklist.index) == shortcuts.CHECKLIST_ITEMS
+    assert tuple(checklist.index) == papers.CHECKLIST_ITEMS
     assert set(checklist.to_numpy().ravel()) <= {"yes", "partial", "no"}
-    assert set(shortcuts.REPORTING_NOTES) == set(papers.ALL)
+    assert all(papers.get(key).checklist_note for key in papers.ALL)
 
 
 # --- The chapter's runs -------------------------------------------------------------------------
@@ -222,7 +165,7 @@ def test_score_predictions_counts_a_confusion_matrix():
     assert row["balanced accuracy"] == pytest.approx((1 + 3 / 4) / 2)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(7, 8))
     with pytest.raises(ValueError, match="not among the classes"):
-        shortcuts.confusion_from_labels(["covid"], ["normal"], shortcuts.CLASSES)
+        metrics.confusion_from_labels(["covid"], ["normal"], shortcuts.CLASSES)
 
 
 def test_chapter_settings_per_profile_and_overrides():
@@ -249,7 +192,7 @@ def test_file_format_alone_separates_the_classes(tmp_path):
             path = _write(tmp_path / f"o{i}.png", pixels, "L")
         rows.append({"path": str(path), "label": "covid" if i % 2 else "other"})
     manifest = pd.DataFrame(rows).assign(patient_id=[f"p{i}" for i in range(20)], source="t")
-    stats = shortcuts.image_statistics_table(manifest)
+    stats = images.image_statistics_table(manifest)
     result = shortcuts.statistics_experiment(stats, n_splits=4)
     assert result.table.loc["decision tree (depth 2), all statistics", "accuracy"] == 1.0
     assert set(result.confusions) == set(result.table.index)
@@ -270,8 +213,10 @@ def test_leakage_table_interval_and_confusions():
     manifest = _patient_manifest(30, 3)
     patient = manifest["patient_id"].str[1:].astype(int).to_numpy()
     features = rng.normal(size=(30, 8))[patient] + 0.05 * rng.normal(size=(len(manifest), 8))
-    results = shortcuts.leakage_experiment(
-        manifest, features, lambda: KNeighborsClassifier(1), seeds=range(5)
+    results = leakage.leakage_experiment(
+        manifest,
+        leakage.fit_on_features(manifest, features, lambda: KNeighborsClassifier(1)),
+        seeds=range(5),
     )
     table = shortcuts.leakage_table(results)
     assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()

@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from covidlab import data, papers, profiles
+from covidlab import data, models, papers, profiles, synthetic
+from covidlab.chapters import soares as chapter
 from covidlab.papers import soares
 
 SPEC = papers.get("soares")
@@ -26,15 +27,17 @@ def test_xception_and_resnet_accuracies_are_not_counts_of_75_or_30_images(model)
 
 
 def test_vgg16_head_at_237_pixels_has_the_authors_sizes():
-    model = SPEC.build_model("VGG16")
+    model = models.build_paper_model(SPEC, "VGG16")
     assert model.get_layer("flatten").output.shape[-1] == 3 * 3 * 512
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert trainable == (4608 * 20 + 20) + (20 * 3 + 3)
 
 
 def test_base_is_frozen_unless_asked_and_small_inputs_still_build():
-    frozen = SPEC.build_model("ResNet50", input_shape=(32, 32, 3))
-    unfrozen = SPEC.build_model("ResNet50", input_shape=(32, 32, 3), base_trainable=True)
+    frozen = models.build_paper_model(SPEC, "ResNet50", input_shape=(32, 32, 3))
+    unfrozen = models.build_paper_model(
+        SPEC, "ResNet50", input_shape=(32, 32, 3), base_trainable=True
+    )
     assert frozen.get_layer("flatten").output.shape[-1] == 2048  # 1x1 map, 1x1 pool
     assert len(unfrozen.trainable_weights) > len(frozen.trainable_weights) == 4
 
@@ -42,22 +45,22 @@ def test_base_is_frozen_unless_asked_and_small_inputs_still_build():
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
     out = tmp_path_factory.mktemp("soares")
-    return data.synthetic_manifest(
+    return synthetic.synthetic_manifest(
         out, SPEC.classes, 10, image_size=(32, 32), seed=0, patients_per_class=10
     )
 
 
 def test_split_takes_test_first_then_validation_from_the_rest(manifest):
-    train, validation, test = soares.train_validation_test_split(manifest, seed=0)
+    train, validation, test = chapter.train_validation_test_split(manifest, seed=0)
     assert len(test) == 6 and len(validation) == 3 and len(train) == 21
     data.assert_patient_disjoint(train, test)
     data.assert_patient_disjoint(train, validation)
     data.assert_patient_disjoint(validation, test)
 
 
-def test_accuracy_comparison_puts_wilson_interval_beside_the_paper():
+def test_paper_vs_run_puts_wilson_interval_beside_the_paper():
     cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
-    table = soares.accuracy_comparison({"VGG16": cm}, run="run")
+    table = chapter.paper_vs_run({"VGG16": cm}, run="run")
     assert table.loc["VGG16", ("paper", "paper (%)")] == 97.3
     assert table.loc["VGG16", ("run", "95% CI (%)")] == "90.8-99.3"
     assert table.loc["Xception", ("run", "this run (%)")] == "not trained"
@@ -66,7 +69,7 @@ def test_accuracy_comparison_puts_wilson_interval_beside_the_paper():
 
 def test_per_class_table_reads_like_the_figure2_text():
     cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
-    table = soares.per_class_table(cm, SPEC.classes)
+    table = chapter.per_class_table(cm, SPEC.classes)
     assert table.loc["normal", "images"] == 17 and table.loc["normal", "right"] == 15
     assert table.loc["normal", "sensitivity"] == 0.882
     assert table.loc["covid", "95% CI"] == "0.91-1.00"
@@ -74,9 +77,9 @@ def test_per_class_table_reads_like_the_figure2_text():
 
 def test_linear_probe_scores_every_test_image(manifest):
     config = dataclasses.replace(profiles.resolve("soares", "smoke"), batch_size=8)
-    train, _, test = soares.train_validation_test_split(manifest, seed=0)
-    model = SPEC.build_model("VGG16", input_shape=(*config.image_size, 3))
-    cm = soares.linear_probe(model, train, test, config)
+    train, _, test = chapter.train_validation_test_split(manifest, seed=0)
+    model = models.build_paper_model(SPEC, "VGG16", input_shape=(*config.image_size, 3))
+    cm = chapter.linear_probe(model, train, test, config)
     assert cm.shape == (3, 3) and cm.sum() == len(test)
 
 
@@ -85,23 +88,21 @@ def test_headline_model_is_the_one_the_paper_tests_in_full():
 
 
 def test_the_infection_class_pools_bacterial_and_viral_pneumonia():
-    from covidlab import recipes
-
-    (part,) = recipes.PLANS["soares"]["infection"]
+    (part,) = SPEC.plan["infection"]
     assert set(part.source_labels) == {"bacterial", "viral"} and part.count is None
     assert any("bacterial and viral" in choice for choice in SPEC.choices)
 
 
 def test_head_step_size_is_the_learning_rate_times_the_features_l1_norm():
     features = np.array([[1.0, -2.0, 0.0], [3.0, 0.0, -1.0]])  # L1 norms 3 and 4
-    assert soares.head_step_size(features, 1e-3) == pytest.approx(1e-3 * 3.5)
+    assert chapter.head_step_size(features, 1e-3) == pytest.approx(1e-3 * 3.5)
     tiny = np.full((4, 8192), 1e-5)  # Xception's frozen random features are about this size
-    assert soares.head_step_size(tiny, 1e-3) < 1e-3
+    assert chapter.head_step_size(tiny, 1e-3) < 1e-3
 
 
 def test_summary_table_gives_every_number_its_interval():
     cm = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()
-    row = soares.summary_table({"VGG16": cm}, SPEC.classes).loc["VGG16"]
+    row = chapter.summary_table({"VGG16": cm}, SPEC.classes).loc["VGG16"]
     assert row["test images"] == 75 and row["accuracy 95% CI"] == "0.91-0.99"
     assert row["balanced accuracy"] == round((1 + 15 / 17 + 1) / 3, 3)
     assert row["sensitivity"] == 1.0 and row["sensitivity 95% CI"] == "0.91-1.00"
@@ -112,7 +113,7 @@ def test_frozen_models_reuse_trained_runs_and_skip_backbones_too_big_for_the_inp
 
     config = profiles.resolve("soares", "smoke")  # 32 px: Xception needs 71
     trained = SimpleNamespace(model="the trained VGG16")
-    chosen = soares.frozen_models({"VGG16": trained}, config)
+    chosen = chapter.frozen_models({"VGG16": trained}, config)
     assert list(chosen) == ["VGG16", "ResNet50"]
     assert chosen["VGG16"] == "the trained VGG16"
     assert chosen["ResNet50"].get_layer("flatten").output.shape[-1] == 2048
@@ -120,7 +121,7 @@ def test_frozen_models_reuse_trained_runs_and_skip_backbones_too_big_for_the_inp
 
 def test_frozen_features_are_what_the_head_sees(manifest):
     config = dataclasses.replace(profiles.resolve("soares", "smoke"), batch_size=8)
-    model = SPEC.build_model("VGG16", input_shape=(*config.image_size, 3))
-    features, labels = soares.frozen_features(model, manifest.head(5), config)
+    model = models.build_paper_model(SPEC, "VGG16", input_shape=(*config.image_size, 3))
+    features, labels = chapter.frozen_features(model, manifest.head(5), config)
     assert features.shape == (5, model.get_layer("flatten").output.shape[-1])
     assert list(labels) == [SPEC.classes.index(label) for label in manifest.head(5)["label"]]

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from covidlab import data, profiles, train
+from covidlab import data, profiles, synthetic, train
 
 IMAGE_SIZE = (32, 32)
 
@@ -34,7 +34,7 @@ def config() -> profiles.RunConfig:
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory, config):
-    return data.synthetic_manifest(
+    return synthetic.synthetic_manifest(
         tmp_path_factory.mktemp("synthetic"), config.classes, 10, image_size=IMAGE_SIZE, seed=1
     )
 

@@ -69,9 +69,9 @@ def test_train_features_false_freezes_all_but_the_new_layer():
 
 
 def test_nested_backbone_is_copied_too():
-    from covidlab import papers
+    from covidlab import models, papers
 
-    model = papers.get("coronet").build_model(input_shape=(71, 71, 3))
+    model = models.build_paper_model(papers.get("coronet"), input_shape=(71, 71, 3))
     new = replace_output(model, 2, name="binary")
     assert new.name == "binary"
     assert new.count_params() == model.count_params() - (4 - 2) * (256 + 1)
@@ -90,11 +90,12 @@ def test_rejects_a_model_without_a_dense_output():
 
 
 def test_fine_tune_folds_trains_one_new_model_per_fold(tmp_path):
-    from covidlab import data, profiles, train
+    from covidlab import data, profiles, synthetic, train
+    from covidlab.chapters import coronet as chapter
     from covidlab.papers import coronet
     from covidlab.transfer import fine_tune_folds
 
-    manifest = data.synthetic_manifest(
+    manifest = synthetic.synthetic_manifest(
         tmp_path, coronet.CLASS_SETS["4-class"], 4, image_size=(8, 8)
     )
     config = profiles.resolve("coronet", "smoke", image_size=(8, 8), batch_size=8)
@@ -105,7 +106,7 @@ def test_fine_tune_folds_trains_one_new_model_per_fold(tmp_path):
         "coronet", "smoke", image_size=(8, 8), classes=coronet.CLASS_SETS["binary"]
     )
     results = fine_tune_folds(
-        trained, splits, binary, relabel=lambda df: coronet.task_manifest(df, "binary")
+        trained, splits, binary, relabel=lambda df: chapter.task_manifest(df, "binary")
     )
     assert len(results) == 2
     for result, (_, test_df) in zip(results, splits, strict=True):

@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from covidlab import data, metrics, viz
+from covidlab import data, metrics, synthetic, viz
 
 CAPTION = "smoke profile · synthetic data · weights: none"
 CLASSES = ("covid", "normal", "viral")
@@ -28,7 +28,7 @@ def check(fig: Figure) -> None:
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    return data.synthetic_manifest(tmp_path_factory.mktemp("grid"), CLASSES, 3, image_size=40)
+    return synthetic.synthetic_manifest(tmp_path_factory.mktemp("grid"), CLASSES, 3, image_size=40)
 
 
 def test_history():

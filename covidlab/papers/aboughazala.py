@@ -9,18 +9,10 @@ course uses and why; ``ambiguities`` lists what the paper leaves open or contrad
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
-
-import numpy as np
 import pandas as pd
 
-from covidlab.heads import Head
-from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
-
-if TYPE_CHECKING:
-    from covidlab.profiles import RunConfig
-    from covidlab.recipes import RecipeResult
+from covidlab.architectures import Head
+from covidlab.papers.spec import COHEN_MARCH_2020, Headline, ModelSpec, PaperSpec, Part, Reported
 
 CLASSES = ("normal", "covid")
 
@@ -33,141 +25,6 @@ TABLE1_COLUMNS = ("sensitivity", "specificity", "precision", "f1", "accuracy")
 #: Images in a test fold of the paper, which prints no fold sizes: 147 split ten ways as evenly
 #: as possible gives folds of 14 or 15 images; fold 6 held 15 (``table1_derived_confusion``).
 PAPER_FOLD_SIZES = (14, 15)
-
-
-def table1(
-    fold_confusions: Sequence[np.ndarray],
-    classes: Sequence[str] = CLASSES,
-    *,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """This run's Table 1: one row per fold and an "overlapped" row (the folds summed).
-
-    Sensitivity, specificity, precision, F1 and accuracy take COVID-19 as the positive class,
-    as Aboughazala & Mohammed (2020, Table 1) do. Two columns the paper lacks say how much each
-    row can tell: ``correct / tested`` and the Wilson interval of the accuracy.
-    """
-    from covidlab import metrics
-
-    positive = list(classes).index(POSITIVE)
-    matrices = [np.asarray(cm) for cm in fold_confusions]
-    labels = [str(fold) for fold in range(1, len(matrices) + 1)] + ["overlapped"]
-    rows = []
-    for cm in [*matrices, metrics.summed_confusion(matrices)]:
-        counts = metrics.one_vs_rest(cm, positive)
-        correct, tested = int(np.trace(cm)), int(cm.sum())
-        row = {name: float(getattr(counts, name)) for name in TABLE1_COLUMNS}
-        row["correct / tested"] = f"{correct} / {tested}"
-        row[_ci_column(confidence)] = _interval_text(
-            metrics.wilson_interval(correct, tested, confidence)
-        )
-        rows.append(row)
-    return pd.DataFrame(rows, index=pd.Index(labels, name="fold"))
-
-
-def paper_table1(*, confidence: float = 0.95) -> pd.DataFrame:
-    """The paper's Table 1 with the same two extra columns as :func:`table1`.
-
-    Fold sizes are not printed. Fold 6 and the overlapped row come from the matrices derived
-    from Table 1 (``table1_derived_confusion``); the nine perfect folds are taken to hold 14 or
-    15 images (an even split), so their interval is given for both sizes.
-    """
-    from covidlab import metrics
-
-    table = SPEC.reported["table1_folds"].table.copy()
-    derived = SPEC.reported["table1_derived_confusion"].table
-    ci = _ci_column(confidence)
-    perfect = " or ".join(
-        _interval_text(metrics.wilson_interval(n, n, confidence)) for n in PAPER_FOLD_SIZES
-    )
-    table["correct / tested"] = "all of " + " or ".join(map(str, PAPER_FOLD_SIZES))
-    table[ci] = perfect
-    for fold in derived.index.unique("fold"):
-        cm = derived.loc[fold].to_numpy()
-        correct, tested = int(np.trace(cm)), int(cm.sum())
-        table.loc[fold, "correct / tested"] = f"{correct} / {tested}"
-        table.loc[fold, ci] = _interval_text(metrics.wilson_interval(correct, tested, confidence))
-    return table
-
-
-def table1_comparison(
-    fold_confusions: Sequence[np.ndarray],
-    classes: Sequence[str] = CLASSES,
-    *,
-    run: str,
-    confidence: float = 0.95,
-) -> pd.DataFrame:
-    """The paper's Table 1 above this run's, same columns; ``run`` labels this run's rows."""
-    reported = SPEC.reported["table1_folds"]
-    return pd.concat(
-        {
-            f"paper ({reported.cite})": paper_table1(confidence=confidence),
-            f"this run ({run})": table1(fold_confusions, classes, confidence=confidence),
-        },
-        names=["source"],
-    )
-
-
-def fold_confusion_table(
-    fold_confusions: Sequence[np.ndarray], classes: Sequence[str] = CLASSES
-) -> pd.DataFrame:
-    """Every fold's confusion matrix and their sum, stacked in one table (the paper's Figs. 4-7).
-
-    Same layout as ``SPEC.reported["table1_derived_confusion"]``: rows (fold, true class),
-    columns the predicted class.
-    """
-    from covidlab import metrics
-
-    matrices = [np.asarray(cm) for cm in fold_confusions]
-    labels = [str(fold) for fold in range(1, len(matrices) + 1)] + ["overlapped"]
-    stacked = np.vstack([*matrices, metrics.summed_confusion(matrices)])
-    return pd.DataFrame(
-        stacked,
-        index=pd.MultiIndex.from_product([labels, list(classes)], names=["fold", "true"]),
-        columns=pd.Index(list(classes), name="predicted"),
-    )
-
-
-def summary_table(
-    confusions: Mapping[str, np.ndarray], classes: Sequence[str] = CLASSES
-) -> pd.DataFrame:
-    """Per named matrix (e.g. the overlapped one): test images, balanced accuracy, accuracy and
-    the COVID-19 sensitivity and specificity, each with its 95 % Wilson interval."""
-    from covidlab import metrics
-
-    return metrics.summary_table(confusions, classes)
-
-
-def accuracy_intervals(
-    counts: Mapping[str, tuple[int, int]], *, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Accuracy and Wilson interval for named (correct, tested) pairs, one row each.
-
-    e.g. ``{"a perfect fold of 15": (15, 15), "overlapped": (146, 147)}``; the ``width``
-    column is how far apart the interval's ends are.
-    """
-    from covidlab import metrics
-
-    rows = {}
-    for name, (correct, tested) in counts.items():
-        low, high = metrics.wilson_interval(correct, tested, confidence)
-        rows[name] = {
-            "correct": correct,
-            "tested": tested,
-            "accuracy": correct / tested if tested else 0.0,
-            f"{confidence:.0%} CI low": low,
-            f"{confidence:.0%} CI high": high,
-            "width": high - low,
-        }
-    return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def _ci_column(confidence: float) -> str:
-    return f"accuracy {confidence:.0%} CI"
-
-
-def _interval_text(interval: tuple[float, float]) -> str:
-    return f"{interval[0]:.3f}-{interval[1]:.3f}"
 
 
 SPEC = PaperSpec(
@@ -191,7 +48,28 @@ SPEC = PaperSpec(
         "ResNet50": ModelSpec(backbone="ResNet50", head=Head(pooling="avg"), base_trainable=True)
     },
     recipe={"covid": 74, "normal": 73},
-    recipe_sources={"covid": ("cohen",), "normal": ("kermany",)},
+    headline=Headline(
+        model="ResNet50",
+        result="ResNet-50 accuracy, summed 10-fold CV",
+        value=0.9932,
+        correct=146,
+        n_test=147,
+        source="Table 1, 'Overlapped' row; 147 images",
+    ),
+    plan={"covid": (Part(("covid",)),), "normal": (Part(("normal",)),)},
+    cohen_snapshot=COHEN_MARCH_2020,  # 74 COVID-19 images: the March 2020 snapshot has enough
+    checklist={
+        "patient-level split": "no",
+        "external test set": "no",
+        "confidence intervals": "no",
+        "class balance stated": "yes",
+        "preprocessing fully specified": "partial",
+        "code and data released": "no",
+    },
+    checklist_note=(
+        "10-fold CV with random partitions, patients not mentioned; no external set; no "
+        "intervals; 74 COVID / 73 normal stated; only 'resampled to 224x224'; no code or data link."
+    ),
     reported={
         "table1_folds": Reported(
             table=pd.DataFrame(
@@ -295,15 +173,3 @@ SPEC = PaperSpec(
         "specificity); Table 1 gives five.",
     ),
 )
-
-
-def load_dataset(config: RunConfig) -> RecipeResult:
-    """The manifest and requested / available / used table of the paper's 147 images.
-
-    Synthetic images for the smoke profile (the table still shows the paper's counts);
-    otherwise the recipe from the sources (``covidlab.recipes``), at most
-    ``config.max_per_class`` images per class when the profile sets it (demo).
-    """
-    from covidlab import profiles
-
-    return profiles.load_recipe(config)

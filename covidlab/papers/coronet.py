@@ -8,17 +8,10 @@ Reported numbers are stored as printed (percent) and cited to their table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
-
-import numpy as np
 import pandas as pd
 
-from covidlab.heads import Head
-from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
-
-if TYPE_CHECKING:
-    import keras
+from covidlab.architectures import Head
+from covidlab.papers.spec import COHEN_LATER, Headline, ModelSpec, PaperSpec, Part, Reported
 
 # The three tasks of Table V and the label merges that turn the 4-class data into each.
 CLASS_SETS: dict[str, tuple[str, ...]] = {
@@ -39,10 +32,10 @@ FINE_TUNE_EPOCHS = 20
 # The size the text states; Table II's 5x5x2048 Xception output needs 135-166 px instead.
 TEXT_INPUT_SIZE = (224, 224)
 
-_METRICS = ["precision", "recall", "specificity", "f1", "accuracy"]
+METRICS = ["precision", "recall", "specificity", "f1", "accuracy"]
 
 # Table II: layer, type, output shape, parameters (Khan et al. 2020).
-_TABLE_II = pd.DataFrame(
+TABLE_II = pd.DataFrame(
     [
         ("xception", "Model", "5 x 5 x 2048", 20_861_480),
         ("flatten", "Flatten", "51200", 0),
@@ -52,7 +45,7 @@ _TABLE_II = pd.DataFrame(
     ],
     columns=["layer", "type", "output shape", "params"],
 )
-_TABLE_II_TOTALS = pd.Series(
+TABLE_II_TOTALS = pd.Series(
     {"total": 33_969_964, "trainable": 33_915_436, "non_trainable": 54_528}, name="params"
 )
 
@@ -65,7 +58,7 @@ _TABLE_III = pd.DataFrame(
         (92.5, 92.2, 97.3, 92.1, 92.26),
         (90.0, 89.92, 96.4, 89.8, 89.6),
     ],
-    columns=_METRICS,
+    columns=METRICS,
     index=pd.Index(["fold 1", "fold 2", "fold 3", "fold 4", "average"], name="fold"),
 )
 
@@ -77,18 +70,18 @@ _TABLE_IV = pd.DataFrame(
         (86.85, 85.9, 95.0, 86.3),
         (84.1, 82.1, 94.8, 83.1),
     ],
-    columns=_METRICS[:-1],
+    columns=METRICS[:-1],
     index=pd.Index(CLASS_SETS["4-class"], name="class"),
 )
 
 # Table V: the three tasks, in percent.
-_TABLE_V = pd.DataFrame(
+TABLE_V = pd.DataFrame(
     [
         (90.0, 89.92, 96.4, 89.8, 89.6),
         (95.0, 96.9, 97.5, 95.6, 95.0),
         (98.3, 99.3, 98.6, 98.5, 99.0),
     ],
-    columns=_METRICS,
+    columns=METRICS,
     index=pd.Index(list(CLASS_SETS), name="task"),
 )
 
@@ -98,7 +91,7 @@ _TABLE_V = pd.DataFrame(
 TASK_TEST_SET = {"covid": 29, "normal": 72, "pneumonia": 120}
 
 # How many decimals Table V prints for the binary row (its accuracy is printed as "99").
-_BINARY_DECIMALS = {"precision": 1, "recall": 1, "specificity": 1, "f1": 1, "accuracy": 0}
+BINARY_DECIMALS = {"precision": 1, "recall": 1, "specificity": 1, "f1": 1, "accuracy": 0}
 
 # Table VI: CoroNet fine-tuned and tested on Dataset-2 of Ozturk et al. (2020): about 157
 # COVID-19 images (Cohen's collection) and 500 normal and 500 pneumonia images from the NIH
@@ -111,7 +104,7 @@ _TABLE_VI = pd.DataFrame(
         (87.0, 95.0, 88.7, 91.0),
         (92.0, 90.0, 95.3, 91.0),
     ],
-    columns=_METRICS[:-1],
+    columns=METRICS[:-1],
     index=pd.Index(["covid", "normal", "pneumonia", "average"], name="class"),
 )
 DATASET_2_ACCURACY = 90.21  # Table VI, overall accuracy, percent
@@ -137,25 +130,44 @@ SPEC = PaperSpec(
     n_splits=4,
     models={
         "CoroNet": ModelSpec(
-            "Xception",
+            backbone="Xception",
             # Flatten -> Dropout(0.5) -> Dense(256, relu) -> softmax, Table II's order.
-            Head(pooling="flatten", hidden_units=(256,), dropout=0.5),
+            head=Head(pooling="flatten", hidden_units=(256,), dropout=0.5),
             base_trainable=True,
         )
     },
     recipe={"covid": 284, "normal": 310, "bacterial": 330, "viral": 327},
-    recipe_sources={
-        "covid": ("cohen",),
-        "normal": ("kermany",),
-        "bacterial": ("kermany",),
-        "viral": ("kermany",),
+    headline=Headline(
+        model="CoroNet",
+        result="4-class accuracy, 4-fold CV",
+        value=0.896,
+        correct=1121,
+        n_test=1251,
+        source="Table III average; Table I counts 284 + 310 + 330 + 327 = 1251 images",
+    ),
+    plan={label: (Part((label,)),) for label in ("covid", "normal", "bacterial", "viral")},
+    cohen_snapshot=COHEN_LATER,  # 284 COVID-19 images
+    checklist={
+        "patient-level split": "no",
+        "external test set": "partial",
+        "confidence intervals": "no",
+        "class balance stated": "yes",
+        "preprocessing fully specified": "partial",
+        "code and data released": "yes",
     },
+    checklist_note=(
+        "4-fold CV with random division of images; a second dataset (Ozturk et al.) "
+        "shares the COVID images and the model was fine-tuned on it, so it is not an external "
+        "test; no intervals; "
+        "Table I gives counts (text says 1300 images, Table I sums to 1251); 224x224 stated but "
+        "Table II implies another input; code, model and data on GitHub."
+    ),
     reported={
-        "layers": Reported(_TABLE_II, "Table II", "output shape without the batch axis"),
-        "parameters": Reported(_TABLE_II_TOTALS.to_frame(), "Table II", "totals under the table"),
+        "layers": Reported(TABLE_II, "Table II", "output shape without the batch axis"),
+        "parameters": Reported(TABLE_II_TOTALS.to_frame(), "Table II", "totals under the table"),
         "per_fold": Reported(_TABLE_III, "Table III", "4-class, macro averages, percent"),
         "per_class": Reported(_TABLE_IV, "Table IV", "4-class, averaged over folds, percent"),
-        "tasks": Reported(_TABLE_V, "Table V", "percent; binary row is COVID-19 as positive"),
+        "tasks": Reported(TABLE_V, "Table V", "percent; binary row is COVID-19 as positive"),
         "dataset_2": Reported(
             _TABLE_VI,
             "Table VI",
@@ -224,216 +236,3 @@ SPEC = PaperSpec(
         "how it was split, and for how long it was fine-tuned, is not said.",
     ),
 )
-
-
-def fine_tune_epochs(epochs: int) -> int:
-    """Fine-tuning epochs for a run whose 4-class model trains ``epochs`` epochs.
-
-    Keeps our paper-profile ratio (:data:`FINE_TUNE_EPOCHS` = 20 of 80) at any scale, with at
-    least one epoch: 80 -> 20, 4 -> 1.
-    """
-    if epochs < 1:
-        raise ValueError(f"epochs must be at least 1, got {epochs}")
-    return max(1, round(epochs * FINE_TUNE_EPOCHS / SPEC.epochs))
-
-
-def _closest(percent: float, fractions) -> tuple[int, int]:
-    """The (k, n) of ``fractions`` whose 100 k / n is nearest ``percent``."""
-    return min(fractions, key=lambda kn: abs(100 * kn[0] / kn[1] - percent))
-
-
-def binary_row_check(test_set: Mapping[str, int] = TASK_TEST_SET) -> pd.DataFrame:
-    """Table V's binary row against what its own numbers and a 2x2 matrix of its test set allow.
-
-    Khan et al. (2020) test the binary model on 29 COVID-19 and 192 other images (the 3-class
-    test set, :data:`TASK_TEST_SET`). For each printed value (percent) the table gives the
-    check, the nearest value the check can produce and whether that value rounds to the
-    printed one: F1 against 2PR/(P + R) of the printed precision and recall, recall against
-    k/29, specificity against k/192, precision against TP/(TP + FP) with TP <= 29, accuracy
-    against k/221.
-    """
-    row = _TABLE_V.loc["binary"]
-    positives = int(test_set["covid"])
-    negatives = int(sum(test_set.values())) - positives
-    total = positives + negatives
-    p, r = row["precision"], row["recall"]
-    checks = {
-        "f1": ("2PR/(P + R) of the printed precision and recall", 2 * p * r / (p + r), ""),
-    }
-    candidates = {
-        "recall": (f"k/{positives}", [(k, positives) for k in range(positives + 1)]),
-        "specificity": (f"k/{negatives}", [(k, negatives) for k in range(negatives + 1)]),
-        "precision": (
-            f"TP/(TP + FP), TP <= {positives}",
-            [(tp, tp + fp) for tp in range(1, positives + 1) for fp in range(negatives + 1)],
-        ),
-        "accuracy": (f"k/{total}", [(k, total) for k in range(total + 1)]),
-    }
-    for metric, (how, fractions) in candidates.items():
-        k, n = _closest(row[metric], fractions)
-        checks[metric] = (how, 100 * k / n, f"{k}/{n}")
-    rows = []
-    for metric in _METRICS:
-        how, value, fraction = checks[metric]
-        decimals = _BINARY_DECIMALS[metric]
-        rows.append(
-            {
-                "metric": metric,
-                "printed (%)": row[metric],
-                "check": how,
-                "nearest possible (%)": round(value, 2),
-                "as a fraction": fraction,
-                "fits": "yes" if round(value, decimals) == round(row[metric], decimals) else "no",
-            }
-        )
-    return pd.DataFrame(rows).set_index("metric")
-
-
-def task_manifest(manifest: pd.DataFrame, task: str) -> pd.DataFrame:
-    """The 4-class manifest relabelled for one of the tasks in :data:`CLASS_SETS`.
-
-    Khan et al. (2020), Table V: "3-class" merges bacterial and viral into "pneumonia",
-    "binary" puts everything that is not COVID-19 into "other".
-    """
-    from covidlab.data import merge_labels
-
-    if task not in CLASS_SETS:
-        raise KeyError(f"unknown CoroNet task {task!r}; choose from {list(CLASS_SETS)}")
-    unknown = set(manifest["label"]) - set(CLASS_SETS["4-class"])
-    if unknown:
-        raise ValueError(
-            f"labels {sorted(unknown)} are not CoroNet's 4 classes {CLASS_SETS['4-class']}"
-        )
-    return merge_labels(manifest, LABEL_MERGES[task]) if LABEL_MERGES[task] else manifest.copy()
-
-
-def task_metrics(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, float]:
-    """Precision, recall, specificity, F1 and accuracy in the paper's convention (fractions).
-
-    Macro averages over classes for multi-class matrices (Table III, Table V rows 1-2);
-    COVID-19 as the positive class for the binary matrix (Table V row 3).
-    """
-    from covidlab import metrics
-
-    names = list(class_names)
-    if tuple(names) == CLASS_SETS["binary"]:
-        counts = metrics.one_vs_rest(cm, names.index("covid"))
-        return {
-            "precision": float(counts.precision),
-            "recall": float(counts.sensitivity),
-            "specificity": float(counts.specificity),
-            "f1": float(counts.f1),
-            "accuracy": float(counts.accuracy),
-        }
-    table = metrics.classification_table(cm, names).loc["macro average"]
-    return {
-        "precision": float(table["precision"]),
-        "recall": float(table["sensitivity"]),
-        "specificity": float(table["specificity"]),
-        "f1": float(table["f1"]),
-        "accuracy": metrics.accuracy(cm),
-    }
-
-
-def per_fold_table(confusions: Sequence[np.ndarray], class_names: Sequence[str]) -> pd.DataFrame:
-    """Table III's layout for this run: one row of :func:`task_metrics` per fold, plus average."""
-    rows = {f"fold {i}": task_metrics(cm, class_names) for i, cm in enumerate(confusions, 1)}
-    table = pd.DataFrame.from_dict(rows, orient="index")
-    table.loc["average"] = table.mean()
-    table.index.name = "fold"
-    return table
-
-
-def per_class_table(confusions: Sequence[np.ndarray], class_names: Sequence[str]) -> pd.DataFrame:
-    """Table IV's layout for this run: each class's metrics averaged over the folds."""
-    from covidlab import metrics
-
-    tables = [
-        metrics.classification_table(cm, class_names).drop(index="macro average")
-        for cm in confusions
-    ]
-    mean = pd.concat(tables).groupby(level=0, sort=False).mean()
-    return mean.rename(columns={"sensitivity": "recall"})[_METRICS[:-1]]
-
-
-def summary_table(confusions: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Per task of :data:`CLASS_SETS`: test images, balanced accuracy (the chapter's headline
-    measure), accuracy and the COVID-19 sensitivity and specificity (COVID-19 against the other
-    classes), each with its 95 % Wilson interval. ``confusions`` maps a task to its matrix."""
-    from covidlab import metrics
-
-    return metrics.summary_table(confusions, {name: CLASS_SETS[name] for name in confusions})
-
-
-def table_ii_comparison(model: keras.Model) -> pd.DataFrame:
-    """Each row of Table II beside the matching layer of ``model``, then the three totals.
-
-    Layers are matched in order from the backbone on (the input and the pixel preprocessing
-    come before it and have no row in the paper). ``match`` is "✓" when the output shape and
-    the parameter count both agree.
-    """
-    from covidlab import models
-
-    backbone = models.find_backbone(model)
-    layers = list(model.layers)
-    ours = layers[layers.index(backbone) :] if backbone is not None else layers
-    rows = []
-    for i, paper in _TABLE_II.iterrows():
-        layer = ours[i] if i < len(ours) else None
-        shape = " x ".join(str(d) for d in layer.output.shape[1:]) if layer else "-"
-        params = layer.count_params() if layer else 0
-        same = shape == paper["output shape"] and params == paper["params"]
-        rows.append(
-            (
-                paper["layer"],
-                layer.name if layer else "-",
-                paper["output shape"],
-                shape,
-                int(paper["params"]),
-                params,
-                same,
-            )
-        )
-    counts = models.parameter_counts(model)
-    for key, value in _TABLE_II_TOTALS.items():
-        label = f"{key.replace('_', '-')} parameters"
-        rows.append((label, "", "", "", int(value), counts[key], counts[key] == value))
-    table = pd.DataFrame(
-        rows,
-        columns=[
-            "paper layer",
-            "our layer",
-            "paper output shape",
-            "our output shape",
-            "paper params",
-            "our params",
-            "match",
-        ],
-    )
-    table["match"] = table["match"].map({True: "✓", False: "✗"})
-    return table
-
-
-def table_v_comparison(confusions: Mapping[str, np.ndarray], run: str = "") -> pd.DataFrame:
-    """Table V beside this run, in percent: the paper's row, ours, and our accuracy's 95 % CI.
-
-    ``confusions`` maps a task of :data:`CLASS_SETS` to this run's confusion matrix (e.g. the
-    folds summed). The interval is Wilson's (1927) on the number of correct test images;
-    ``paper in CI`` says whether the paper's accuracy lies inside it.
-    """
-    from covidlab import metrics
-
-    rows = []
-    for task, cm in confusions.items():
-        ours = task_metrics(cm, CLASS_SETS[task])
-        low, high = metrics.wilson_interval(int(np.trace(cm)), int(np.sum(cm)))
-        paper = _TABLE_V.loc[task]
-        row = {"task": task, "test images": int(np.sum(cm))}
-        for metric in _METRICS:
-            row[f"{metric} (paper)"] = paper[metric]
-            row[f"{metric} (ours)"] = round(100 * ours[metric], 1)
-        row["accuracy 95% CI (ours)"] = f"{100 * low:.1f}-{100 * high:.1f}"
-        row["paper in CI"] = "yes" if low <= paper["accuracy"] / 100 <= high else "no"
-        row["run"] = run
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("task")

@@ -10,26 +10,14 @@ Reported numbers are stored as printed (percent or counts) and cited to where th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
 import pandas as pd
 
-from covidlab.heads import Head
-from covidlab.papers.spec import ModelSpec, PaperSpec, Reported
-
-if TYPE_CHECKING:
-    import keras
-
-    from covidlab.profiles import RunConfig
+from covidlab.architectures import Head
+from covidlab.papers.spec import COHEN_LATER, Headline, ModelSpec, PaperSpec, Part, Reported
 
 # The head of the authors' public notebook: AveragePooling2D(2x2), Flatten, Dense(20, ReLU),
-# Dropout(0.2), Dense(3, softmax). ``Head`` records its sizes; ``build_soares_model`` builds
-# it in that order (``Head`` alone would pool globally and put the dropout first).
-HEAD = Head(pooling="flatten", hidden_units=(20,), dropout=0.2)
-POOL_SIZE = 2
+# Dropout(0.2), Dense(3, softmax); the paper says only that the fully connected layers train.
+HEAD = Head(pooling="flatten", pool_size=2, hidden_units=(20,), dropout=0.2, dropout_after=True)
 
 CLASSES = ("covid", "normal", "infection")
 
@@ -38,301 +26,13 @@ CLASSES = ("covid", "normal", "infection")
 HEADLINE_MODEL = "VGG16"
 
 # The paper gives one accuracy per model in the text under Figure 1, in percent.
-_ACCURACY = pd.DataFrame(
+ACCURACY = pd.DataFrame(
     {"accuracy (%)": [95.9, 94.6, 97.3]},
     index=pd.Index(["Xception", "ResNet50", "VGG16"], name="model"),
 )
 
 
-@dataclass(frozen=True)
-class SoaresSpec(PaperSpec):
-    """PaperSpec whose ``build_model`` builds the authors' head (see :func:`build_soares_model`)."""
-
-    def build_model(
-        self,
-        model_name: str | None = None,
-        *,
-        input_shape: tuple[int, int, int] | None = None,
-        weights: str | None = None,
-        num_classes: int | None = None,
-        base_trainable: bool | None = None,
-    ) -> keras.Model:
-        """One of the three models; ``base_trainable=True`` unfreezes the backbone (a deviation
-        from the paper, used by the chapter as a contrast)."""
-        model = self.model_spec(model_name)
-        return build_soares_model(
-            model.backbone,
-            num_classes or len(self.classes),
-            input_shape=input_shape or (*self.input_size, 3),
-            weights=weights,
-            base_trainable=model.base_trainable if base_trainable is None else base_trainable,
-            head=model.head,
-        )
-
-
-def build_soares_model(
-    backbone: str,
-    num_classes: int = 3,
-    *,
-    input_shape: tuple[int, int, int] = (237, 237, 3),
-    weights: str | None = None,
-    base_trainable: bool = False,
-    head: Head = HEAD,
-) -> keras.Model:
-    """Backbone (frozen) -> AveragePooling2D(2x2) -> Flatten -> Dense(20) -> Dropout -> softmax.
-
-    The head is the one of the authors' public notebook; the paper says only that the fully
-    connected layers were trained. Pixels in [0, 255] go through the backbone's own
-    ``preprocess_input`` inside the model. When the backbone's feature map is smaller than
-    2x2 (inputs under 64 px, smoke runs) the pool shrinks to the map's size.
-    """
-    import keras
-
-    from covidlab.models import Preprocess, build_backbone, freeze_base
-
-    base = build_backbone(backbone, input_shape, weights)
-    freeze_base(base, base_trainable=base_trainable)
-    inputs = keras.Input(shape=tuple(input_shape), name="pixels")
-    x = Preprocess(backbone, name="preprocess")(inputs)
-    x = base(x)
-    pool = min(POOL_SIZE, *base.output.shape[1:3])
-    x = keras.layers.AveragePooling2D(pool_size=pool, name="pool")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    for i, units in enumerate(head.hidden_units, start=1):
-        x = keras.layers.Dense(units, activation=head.activation, name=f"hidden_{i}")(x)
-        if head.dropout > 0:
-            x = keras.layers.Dropout(head.dropout, name=f"dropout_{i}")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=f"soares_{backbone}")
-
-
-def load_dataset(config: RunConfig) -> pd.DataFrame:
-    """The run's manifest (``covidlab.profiles.load_data``); synthetic images get a
-    ``true_label`` equal to their label (they are what their label says)."""
-    from covidlab import profiles
-
-    manifest = profiles.load_data(config)
-    if config.data == "synthetic":
-        return manifest.assign(true_label=manifest["label"])
-    return manifest
-
-
-def train_validation_test_split(
-    manifest: pd.DataFrame,
-    *,
-    seed: int,
-    test_fraction: float = 0.2,
-    validation_fraction: float = 0.1,
-    group: str | None = "patient_id",
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The paper's split as the authors' notebook runs it: test first, then validation.
-
-    ``test_fraction`` of all images go to the test set (20 %: the 75 of 375 images the paper
-    tests on); ``validation_fraction`` of the *remaining* images go to validation (Keras'
-    ``validation_split=0.1``: 30 of the other 300). Both splits keep each patient on one side
-    (``group="patient_id"``); ``group=None`` splits images, as the authors did. On tiny
-    sets either fraction is raised so that every class has at least one patient on each side.
-    """
-    from covidlab import data
-
-    rest, test = data.holdout_split(
-        manifest, _at_least_one_per_class(manifest, test_fraction, group), seed=seed, group=group
-    )
-    train, validation = data.holdout_split(
-        rest, _at_least_one_per_class(rest, validation_fraction, group), seed=seed, group=group
-    )
-    return train, validation, test
-
-
-def _at_least_one_per_class(manifest: pd.DataFrame, fraction: float, group: str | None) -> float:
-    """``fraction``, raised where needed so that a stratified split can give every class one
-    patient (tiny smoke sets: 10 % of 19 images would be fewer images than classes)."""
-    n_units = manifest[group].nunique() if group else len(manifest)
-    return max(fraction, manifest["label"].nunique() / n_units)
-
-
-def accuracy_comparison(
-    confusions: Mapping[str, np.ndarray], *, run: str, confidence: float = 0.95
-) -> pd.DataFrame:
-    """The paper's accuracy per model beside this run's, with Wilson intervals for this run.
-
-    ``confusions`` maps a model name (``"VGG16"``, ``"ResNet50"``, ``"Xception"``) to its test
-    confusion matrix; ``run`` labels this run's columns (e.g. ``profiles.tag(config)``).
-    Values in percent. Models this run did not train show the paper's value and "not trained".
-    """
-    from covidlab import metrics
-
-    rows = []
-    for name, paper_value in _ACCURACY["accuracy (%)"].items():
-        row = {"model": name, "paper (%)": paper_value}
-        if name in confusions:
-            cm = np.asarray(confusions[name])
-            correct, total = int(np.trace(cm)), int(cm.sum())
-            low, high = metrics.wilson_interval(correct, total, confidence)
-            row.update(
-                {
-                    "this run (%)": round(100 * correct / total, 1),
-                    "correct / tested": f"{correct} / {total}",
-                    f"{confidence:.0%} CI (%)": f"{100 * low:.1f}-{100 * high:.1f}",
-                }
-            )
-        else:
-            row.update(
-                {
-                    "this run (%)": "not trained",
-                    "correct / tested": "",
-                    f"{confidence:.0%} CI (%)": "",
-                }
-            )
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("model")
-    table.columns = pd.MultiIndex.from_tuples(
-        [("paper", c) if c.startswith("paper") else (run, c) for c in table.columns]
-    )
-    return table
-
-
-def per_class_table(
-    cm: np.ndarray, class_names: tuple[str, ...] | list[str], *, confidence: float = 0.95
-) -> pd.DataFrame:
-    """Per class: test images, how many were right, sensitivity with its Wilson interval,
-    precision and specificity (the layout of the paper's Figure 2 text: "100 % (n = 39)")."""
-    from covidlab import metrics
-
-    matrix = np.asarray(cm)
-    support = matrix.sum(axis=1).astype(int)
-    correct = np.diag(matrix).astype(int)
-    intervals = [
-        metrics.wilson_interval(int(k), int(n), confidence)
-        for k, n in zip(correct, support, strict=True)
-    ]
-    return pd.DataFrame(
-        {
-            "images": support,
-            "right": correct,
-            "sensitivity": metrics.sensitivity(matrix),
-            f"{confidence:.0%} CI": [f"{low:.2f}-{high:.2f}" for low, high in intervals],
-            "precision": metrics.precision(matrix),
-            "specificity": metrics.specificity(matrix),
-        },
-        index=pd.Index(list(class_names), name="class"),
-    ).round(3)
-
-
-def frozen_features(
-    model: keras.Model, manifest: pd.DataFrame, config: RunConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``flatten`` output of ``model`` (what the paper's head sees) for every image of
-    ``manifest``, with the class index of each image. ``config`` is a ``profiles.RunConfig``.
-    """
-    import keras
-
-    from covidlab import data
-
-    features = keras.Model(model.inputs, model.get_layer("flatten").output)
-    dataset = data.make_dataset(
-        manifest,
-        config.classes,
-        config.image_size,
-        resize=config.resize,
-        batch_size=config.batch_size,
-    )
-    # an eager call: no graph to trace for a one-off pass over a few hundred images
-    pairs = [(features(x, training=False).numpy(), y.numpy().argmax(axis=1)) for x, y in dataset]
-    return np.concatenate([f for f, _ in pairs]), np.concatenate([y for _, y in pairs])
-
-
-def linear_probe(
-    model: keras.Model, train_df: pd.DataFrame, test_df: pd.DataFrame, config: RunConfig
-) -> np.ndarray:
-    """Test confusion matrix of a logistic regression on the frozen backbone's features.
-
-    The features are the model's ``flatten`` output (what the paper's head sees,
-    :func:`frozen_features`); :func:`probe_confusion` fits the regression. It asks whether the
-    frozen features carry class information at all, whatever the head's training made of them.
-    ``config`` is a ``profiles.RunConfig`` (classes, image size, resize, batch size).
-    """
-    return probe_confusion(
-        frozen_features(model, train_df, config),
-        frozen_features(model, test_df, config),
-        len(config.classes),
-    )
-
-
-def probe_confusion(
-    train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], n_classes: int
-) -> np.ndarray:
-    """Fit a logistic regression on ``train`` = (features, class indices) and return its
-    confusion matrix on ``test``. Each feature is standardised to zero mean and unit variance
-    on the training images first; scikit-learn's ``LogisticRegression`` stands in for the
-    trained head."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from covidlab import metrics
-
-    (x_train, y_train), (x_test, y_test) = train, test
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    probe.fit(x_train, y_train)
-    return metrics.confusion_matrix(y_test, probe.predict(x_test), n_classes)
-
-
-def head_step_size(features: np.ndarray, learning_rate: float) -> float:
-    """How far one Adam step can move a hidden unit of the head: ``learning_rate`` times the
-    mean L1 norm of a feature vector.
-
-    Adam moves every weight by about the learning rate at each step, whatever the size of its
-    gradient (Kingma & Ba 2015, section 2.1). A unit of the head's Dense(20) layer computes
-    w . f on the raw frozen features f, so one step can change its input by up to
-    ``learning_rate * sum(|f|)``. Near 0.1-1 a few hundred steps can shape it; far above, a
-    single step throws the unit across its ReLU and the head answers one class; far below,
-    the paper's 80 epochs do not move it. ImageNet weights, with their estimated batch-norm
-    statistics, give features of a usable size; random weights need not. ``features`` holds
-    one row per image (:func:`frozen_features`).
-    """
-    flat = np.asarray(features, dtype=np.float64).reshape(len(features), -1)
-    if len(flat) == 0:
-        raise ValueError("head_step_size needs at least one image")
-    return float(learning_rate * np.abs(flat).sum(axis=1).mean())
-
-
-def frozen_models(runs: Mapping[str, object], config: RunConfig) -> dict[str, keras.Model]:
-    """One model per architecture of the paper whose frozen features the chapter measures.
-
-    A model this run trained (``runs`` maps its name to a ``train.RunResult``) is taken from
-    its run. Any other is built as ``train.train_and_evaluate`` would build it (same seed, so
-    the same random frozen base) and not trained: a frozen base's features do not depend on
-    the head. Architectures that do not accept ``config.image_size`` (Xception needs 71 px)
-    are left out.
-    """
-    import keras
-
-    from covidlab.models import smallest_input_size
-    from covidlab.train import set_seed
-
-    chosen = {}
-    for name, model_spec in SPEC.models.items():
-        if name in runs:
-            chosen[name] = runs[name].model
-        elif smallest_input_size(model_spec.backbone) <= min(config.image_size):
-            keras.backend.clear_session()
-            set_seed(config.seed)
-            chosen[name] = SPEC.build_model(
-                name, input_shape=(*config.image_size, 3), weights=config.weights
-            )
-    return chosen
-
-
-def summary_table(confusions: Mapping[str, np.ndarray], classes: Sequence[str]) -> pd.DataFrame:
-    """Per model: test images, balanced accuracy, accuracy and the COVID-19 sensitivity and
-    specificity (one against the other two classes), each with its 95 % Wilson interval."""
-    from covidlab import metrics
-
-    return metrics.summary_table(confusions, classes)
-
-
-SPEC = SoaresSpec(
+SPEC = PaperSpec(
     key="soares",
     short_name="Soares",
     citation="soares2020cnn",
@@ -355,7 +55,33 @@ SPEC = SoaresSpec(
         "Xception": ModelSpec(backbone="Xception", head=HEAD),
     },
     recipe={"covid": 175, "normal": 100, "infection": 100},
-    recipe_sources={"covid": ("cohen",), "normal": ("kermany",), "infection": ("kermany",)},
+    headline=Headline(
+        model=HEADLINE_MODEL,
+        result="VGG16 test accuracy, 3 classes",
+        value=0.973,
+        correct=73,
+        n_test=75,
+        source="Section 4 and Figure 2: 73 of 75 test images",
+    ),
+    plan={
+        "covid": (Part(("covid",)),),
+        "normal": (Part(("normal",)),),
+        "infection": (Part(("bacterial", "viral")),),
+    },
+    cohen_snapshot=COHEN_LATER,  # 175 COVID-19 images: more than 548bb58 holds
+    checklist={
+        "patient-level split": "no",
+        "external test set": "no",
+        "confidence intervals": "no",
+        "class balance stated": "yes",
+        "preprocessing fully specified": "partial",
+        "code and data released": "yes",
+    },
+    checklist_note=(
+        "Test set sampled at random from the images; no external set; no intervals; "
+        "175/100/100 stated (yet 10 % test does not give 75 images); 237x237 RGB, no "
+        "normalisation stated; code and data said to be on the authors' site."
+    ),
     reported={
         "figure2_vgg16_confusion": Reported(
             table=pd.DataFrame(
@@ -371,7 +97,7 @@ SPEC = SoaresSpec(
             "the methods give 10 % for testing.",
         ),
         "accuracy": Reported(
-            table=_ACCURACY,
+            table=ACCURACY,
             cite="Section 4, text under Figure 1",
             note="percent, as printed; the paper says 'ResNet' without a depth (ResNet50 "
             "here). The text calls them accuracies on the validation images; VGG16's 97.3 % "

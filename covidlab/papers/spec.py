@@ -1,4 +1,5 @@
-"""The shape every paper entry shares: settings, models, data recipe and reported tables."""
+"""The shape every paper entry shares: settings, models, data recipe, reported tables,
+headline result, ambiguities and choices, and reporting checklist."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from covidlab.heads import Head
+from covidlab.architectures import Head
 
-if TYPE_CHECKING:  # keras is imported lazily: reading a paper's facts needs no TensorFlow
+if TYPE_CHECKING:
     import keras
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     """One architecture as a paper describes it.
 
@@ -25,6 +26,50 @@ class ModelSpec:
     head: Head
     base_trainable: bool = False
     layer_cutoff: int | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """Images of one paper class drawn from some source labels (:mod:`covidlab.sources`).
+
+    ``count`` is ``None`` when the paper gives one number for the whole class.
+    """
+
+    source_labels: tuple[str, ...]
+    count: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Headline:
+    """A paper's headline result and the number of test predictions behind it.
+
+    ``correct`` is ``round(value * n_test)`` unless the paper gives the counts; cross-validated
+    numbers count every image once (the summed folds). ``source`` says where both come from.
+    """
+
+    model: str
+    result: str
+    value: float
+    correct: int
+    n_test: int
+    source: str
+
+
+#: Snapshots of Cohen's collection whose COVID-19 images the papers' counts need (the same
+#: commits :mod:`covidlab.download` fetches). 548bb58 (24 March 2020) holds 96 frontal COVID-19
+#: X-rays from 66 patients; 6a42423 holds 478 from 295 patients.
+COHEN_MARCH_2020 = "548bb58d8e2dbffb8068904e330836187f538395"
+COHEN_LATER = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"
+
+#: The reporting checklist each paper is judged on, from its text (after Roberts et al. 2021).
+CHECKLIST_ITEMS = (
+    "patient-level split",
+    "external test set",
+    "confidence intervals",
+    "class balance stated",
+    "preprocessing fully specified",
+    "code and data released",
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +87,11 @@ class PaperSpec:
 
     Attributes mirror what the methods section states; where the paper is silent the module
     fills in a choice and says so in ``choices``. ``recipe`` maps each class to the number of
-    images the paper used; ``recipe_sources`` names where each class was drawn from.
+    images the paper used; ``plan`` which source labels each class is drawn from (empty when
+    the paper lists its files instead), ``variant_plans`` the plans of its other datasets.
+    ``cohen_snapshot`` is the commit of Cohen's collection whose COVID-19 images the paper's
+    counts need. ``checklist`` answers each of :data:`CHECKLIST_ITEMS` with "yes", "partial"
+    or "no", for the reason given in ``checklist_note``.
     """
 
     key: str
@@ -60,13 +109,18 @@ class PaperSpec:
     protocol: str  # "holdout" or "kfold"
     models: dict[str, ModelSpec]
     recipe: dict[str, int]
-    recipe_sources: dict[str, tuple[str, ...]]
     test_fraction: float | None = None
     validation_fraction: float | None = None
     n_splits: int | None = None
     reported: dict[str, Reported] = field(default_factory=dict)
     choices: tuple[str, ...] = ()  # what the paper left open and what we chose
     ambiguities: tuple[str, ...] = ()  # inconsistencies found in the paper
+    headline: Headline | None = None
+    plan: dict[str, tuple[Part, ...]] = field(default_factory=dict)
+    variant_plans: dict[str, dict[str, tuple[Part, ...]]] = field(default_factory=dict)
+    cohen_snapshot: str = ""
+    checklist: dict[str, str] = field(default_factory=dict)
+    checklist_note: str = ""
 
     @property
     def default_model(self) -> str:
@@ -113,26 +167,9 @@ class PaperSpec:
             )
         return self.models[name]
 
-    def build_model(
-        self,
-        model_name: str | None = None,
-        *,
-        input_shape: tuple[int, int, int] | None = None,
-        weights: str | None = None,
-        num_classes: int | None = None,
-    ) -> keras.Model:
-        """Build one of the paper's architectures with ``covidlab.models.build_classifier``."""
-        from covidlab.models import build_classifier
+    def build_model(self, model_name: str | None = None, **options) -> keras.Model:
+        """Temporary: ``covidlab.models.build_paper_model(self, ...)``, kept until
+        ``covidlab.benchmark`` calls that (the only caller left)."""
+        from covidlab.models import build_paper_model
 
-        name = model_name or self.default_model
-        model = self.model_spec(name)
-        return build_classifier(
-            model.backbone,
-            num_classes or len(self.classes),
-            input_shape=input_shape or (*self.input_size, 3),
-            head=model.head,
-            base_trainable=model.base_trainable,
-            layer_cutoff=model.layer_cutoff,
-            weights=weights,
-            name=f"{self.key}_{name}",
-        )
+        return build_paper_model(self, model_name, **options)

@@ -6,7 +6,7 @@ Not collected by pytest. Run it on a quiet machine; it prints a table and writes
 
 Cases, each measured side by side in one run:
 
-1. **Decode + resize, first pass** (no cache): ``covidlab.data.make_dataset`` against
+1. **Decode + resize, first pass** (no cache): ``covidlab.images.make_dataset`` against
    ``keras.utils.image_dataset_from_directory`` and a naive PIL loop, on (a) the 40
    full-resolution originals of the shared data at 224x224 and (b) the 240-image sample at
    64x64. Images per second; ratios covidlab / alternative.
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from covidlab import config, data, models, profiles, train
+from covidlab import config, data, images, models, profiles, train
 
 
 def _image_folder(paths: list[str], labels: list[str], root: Path) -> Path:
@@ -60,7 +60,7 @@ def decode_case(name: str, manifest: pd.DataFrame, size: int) -> dict:
     paths, labels = manifest["path"].tolist(), manifest["label"].tolist()
 
     def covidlab_pass():
-        dataset = data.make_dataset(manifest, classes, (size, size), batch_size=32, cache=False)
+        dataset = images.make_dataset(manifest, classes, (size, size), batch_size=32, cache=False)
         for _ in dataset:
             pass
 
@@ -121,12 +121,12 @@ def training_case(manifest: pd.DataFrame) -> dict:
         )
         kwargs = {"image_size": config.image_size, "batch_size": config.batch_size}
         model.fit(
-            data.make_dataset(train_df, config.classes, shuffle=True, **kwargs),
+            images.make_dataset(train_df, config.classes, shuffle=True, **kwargs),
             epochs=config.epochs,
             verbose=0,
             shuffle=False,  # the dataset shuffles itself, as in covidlab.train.fit
         )
-        model.predict(data.make_dataset(test_df, config.classes, **kwargs), verbose=0)
+        model.predict(images.make_dataset(test_df, config.classes, **kwargs), verbose=0)
 
     ours(), bare()  # warm-up: imports, first tracing
     times = {"covidlab train_and_evaluate": _seconds(ours), "bare model.fit": _seconds(bare)}

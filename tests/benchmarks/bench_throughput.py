@@ -7,7 +7,7 @@ machine and copy its table into ``RESULTS.md`` beside this file:
 
 Rows:
 - decode + resize of the full-resolution originals (``shared/data/sources/originals``) through
-  :func:`covidlab.data.make_dataset`, images per second, first pass (no cache);
+  :func:`covidlab.images.make_dataset`, images per second, first pass (no cache);
 - training steps of a few backbones at the sizes the profiles use, images per second measured
   after a warm-up epoch (so graph tracing is excluded), random weights.
 """
@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from covidlab import config, data, models, train
+from covidlab import config, images, models, train
 
 TRAINING_CASES = (  # (backbone, input side, images): the demo sizes and one paper size
     ("MobileNetV2", 64, 128),
@@ -44,7 +44,7 @@ def decode_throughput() -> dict | None:
     manifest = pd.DataFrame(
         {"path": paths, "label": "normal", "patient_id": paths, "source": "originals"}
     )
-    dataset = data.make_dataset(manifest, ["normal"], (224, 224), batch_size=8, cache=False)
+    dataset = images.make_dataset(manifest, ["normal"], (224, 224), batch_size=8, cache=False)
     start = time.perf_counter()
     n = sum(int(images.shape[0]) for images, _ in dataset)
     seconds = time.perf_counter() - start

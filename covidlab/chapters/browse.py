@@ -1,17 +1,8 @@
-"""Looking at the sources: which folder a profile reads, what is in it, and a browser.
+"""Chapter 01 (the data): what is in the sources, and a browser.
 
 The data chapter has no single paper, so it does not use :func:`covidlab.profiles.resolve`;
-:func:`sources_dir` answers the one question it needs, "which sources folder does this profile
-read?":
-
-``smoke``
-    A synthetic stand-in laid out like the real downloads (:func:`synthetic_sources`), so
-    every step of the chapter runs in seconds. Its counts and pictures mean nothing.
-``demo``
-    The small real copy of the sources beside the project (``shared/data/sources``).
-``paper``
-    The full downloaded sources (``covidlab-data download all``) in
-    :func:`covidlab.config.data_dir`.
+:func:`covidlab.profiles.sources_dir` answers the one question it needs, "which sources
+folder does this profile read?" (a synthetic stand-in under ``smoke``).
 
 :func:`catalogue` lists every image of every source found there (listed in the metadata or
 not, present or not, with its size and view); the ``plot_*`` functions draw it, and
@@ -20,8 +11,6 @@ not, present or not, with its size and view); the ``plot_*`` functions draw it, 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,72 +20,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
-from covidlab import config, profiles
-from covidlab.data import synthetic_manifest
-from covidlab.download import SOURCES, locate_sources
-from covidlab.recipes import RECIPES, RecipeResult, build_recipe, rosebrock_list
+from covidlab.data import display_name
+from covidlab.download import SOURCES
+from covidlab.recipes import RECIPES, RecipeResult, build_recipe
 from covidlab.sources import find_duplicates, read_actualmed, read_cohen, read_figure1, read_kermany
-from covidlab.viz import add_caption, display_name, load_showable, new_figure, showable
-
-#: What each profile reads, in words (used in banners and figure captions).
-PROFILE_DATA = {
-    "smoke": "synthetic stand-in for the sources",
-    "demo": "shared mini copy of the sources",
-    "paper": "downloaded sources",
-}
+from covidlab.viz import add_caption, image_row, new_figure, showable
 
 #: Source metadata the catalogue keeps: Cohen's day (``offset``); the licence is in ``license``.
 _META_KEPT = ("meta_offset",)
 
 _READERS = {"cohen": read_cohen, "figure1": read_figure1, "actualmed": read_actualmed}
-
-
-# --- Which folder ----------------------------------------------------------------------------
-
-
-def sources_dir(profile: str | None = None, *, seed: int = 0) -> Path:
-    """The sources folder a profile reads (see the module docstring).
-
-    ``profile=None`` uses :func:`covidlab.profiles.default_profile`. ``smoke`` writes a fresh
-    synthetic tree into a temporary folder on every call.
-    """
-    profile = _profile(profile)
-    if profile == "smoke":
-        return synthetic_sources(Path(tempfile.mkdtemp(prefix="covidlab-synthetic-")), seed=seed)
-    if profile == "demo":
-        shared = config.shared_data_dir()
-        if shared is None or not (shared / "sources").is_dir():
-            raise FileNotFoundError(
-                "the demo profile reads the shared mini copy of the sources (shared/data/sources) "
-                "and it was not found: set COVIDLAB_SHARED_DATA to the shared data folder, or run "
-                "with PROFILE='smoke' (synthetic) or PROFILE='paper' (downloaded sources)"
-            )
-        return shared / "sources"
-    found = locate_sources(config.data_dir())
-    if found != config.data_dir() / "sources":
-        warnings.warn(
-            f"no downloaded sources in {config.data_dir() / 'sources'}; showing the small shared "
-            f"copy ({found}) instead. Run `covidlab-data download all` for the full sources.",
-            stacklevel=2,
-        )
-    return found
-
-
-def tag(profile: str | None = None) -> str:
-    """Short caption for figures and tables, e.g. ``"demo profile · shared mini copy ..."``."""
-    profile = _profile(profile)
-    return f"{profile} profile · {PROFILE_DATA[profile]}"
-
-
-def describe(profile: str | None, folder: str | Path) -> str:
-    """A one-line banner: the profile, what it reads and where.
-
-    ``smoke`` names no folder: its stand-in lives in a fresh temporary folder whose name
-    means nothing to a reader (and would change the page at every build).
-    """
-    profile = _profile(profile)
-    where = "a temporary folder" if profile == "smoke" else folder
-    return f"Profile: {profile} | data: {PROFILE_DATA[profile]} | sources folder: {where}"
 
 
 def sources_table() -> pd.DataFrame:
@@ -113,133 +46,6 @@ def sources_table() -> pd.DataFrame:
             for s in SOURCES.values()
         ]
     )
-
-
-def _profile(profile: str | None) -> str:
-    if profile is None:
-        return profiles.default_profile()
-    if profile not in profiles.PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {profiles.PROFILES}")
-    return profile
-
-
-# --- A synthetic stand-in for the sources ----------------------------------------------------
-
-_COHEN_COLUMNS = (
-    "Patientid,offset,sex,age,finding,survival,view,modality,date,location,filename,doi, url,"
-    "license,clinical notes,other notes"
-).split(",")
-
-# (finding, view, modality) of the synthetic Cohen rows after the Rosebrock ones: the mix of
-# frontal, lateral and CT rows that makes the frontal-X-ray filter matter.
-_COHEN_EXTRA_ROWS = (
-    [("COVID-19", "AP", "X-ray")] * 4
-    + [("COVID-19", "AP Supine", "X-ray")] * 3
-    + [("COVID-19", "L", "X-ray")] * 3
-    + [("COVID-19", "Axial", "CT")] * 2
-    + [("SARS", "PA", "X-ray")] * 2
-    + [("Streptococcus", "PA", "X-ray")]
-)
-
-
-def synthetic_sources(out_dir: str | Path, *, seed: int = 0, n_per_class: int = 30) -> Path:
-    """Write a tiny synthetic copy of the Cohen and Kermany layouts; return the folder.
-
-    **The images are synthetic** (:func:`covidlab.data.synthetic_manifest`) and carry no
-    medical meaning; only the layout is real: ``covid-chestxray-dataset/metadata.csv`` in
-    Cohen's March 2020 schema (PA/AP/AP Supine/L X-rays, CT slices, SARS and Streptococcus
-    rows, several images per patient) and ``chest_xray/{train,test}/{NORMAL,PNEUMONIA}`` with
-    Kermany's file names. Rosebrock's 25 + 25 COVIDX-Net file names are among them, so every
-    recipe can be built, and one Kermany image is stored twice under two names (Kermany ships
-    such duplicates) for the duplicate check to find. Sizes vary like the real sources:
-    Kermany landscape, Cohen anything.
-    """
-    out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    rosebrock = rosebrock_list()
-    cohen_names = list(rosebrock.loc[rosebrock["folder"] == "covid", "filename"])
-    n_covid = len(cohen_names) + len(_COHEN_EXTRA_ROWS)
-    scratch = Path(tempfile.mkdtemp(prefix="pixels-", dir=out_dir.parent))
-    try:
-        pixels = pd.concat(
-            [
-                synthetic_manifest(
-                    scratch / "covid",
-                    ["covid"],
-                    n_covid,
-                    image_size=96,
-                    seed=seed,
-                    patients_per_class=n_covid * 2 // 3,
-                ),
-                synthetic_manifest(
-                    scratch / "kermany",
-                    ["normal", "bacterial", "viral"],
-                    n_per_class,
-                    image_size=96,
-                    seed=seed,
-                ),
-            ],
-            ignore_index=True,
-        )
-        _write_cohen(out_dir / SOURCES["cohen"].folder, pixels, cohen_names, rng)
-        _write_kermany(out_dir / SOURCES["kermany"].folder, pixels, rosebrock, rng)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return out_dir
-
-
-def _save_resized(source: str, target: Path, size: tuple[int, int]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with Image.open(source) as image:
-        image = image.convert("L").resize(size, Image.Resampling.BILINEAR)
-        image.save(target, format="PNG" if target.suffix.lower() == ".png" else "JPEG")
-
-
-def _write_cohen(folder: Path, pixels: pd.DataFrame, names: list[str], rng) -> None:
-    covid = pixels[pixels["label"] == "covid"].reset_index(drop=True)
-    kinds = [("COVID-19", "PA", "X-ray")] * len(names) + list(_COHEN_EXTRA_ROWS)
-    names = names + [f"synthetic-cohen-{i:03d}.jpg" for i in range(len(_COHEN_EXTRA_ROWS))]
-    patient = covid["patient_id"].str.rsplit("-", n=1).str[-1].astype(int) + 1
-    rows = []
-    for i, ((finding, view, modality), name) in enumerate(zip(kinds, names, strict=True)):
-        width = int(rng.integers(70, 130))
-        height = int(width * rng.uniform(0.75, 1.3))
-        _save_resized(covid.loc[i, "path"], folder / "images" / name, (width, height))
-        row = dict.fromkeys(_COHEN_COLUMNS, "")
-        day = int((patient[:i] == patient[i]).sum()) * 4
-        row.update(
-            Patientid=str(patient[i]),
-            offset=str(day),
-            finding=finding,
-            view=view,
-            modality=modality,
-            filename=name,
-            license="synthetic",
-        )
-        rows.append(row)
-    pd.DataFrame(rows, columns=_COHEN_COLUMNS).to_csv(folder / "metadata.csv", index=False)
-
-
-def _write_kermany(folder: Path, pixels: pd.DataFrame, rosebrock: pd.DataFrame, rng) -> None:
-    listed = rosebrock[rosebrock["folder"] == "normal"]
-    patterns = {
-        "normal": "IM-9{i:03d}-0001.jpeg",
-        "bacterial": "person9{i:02d}_bacteria_{j}.jpeg",
-        "viral": "person8{i:02d}_virus_{j}.jpeg",
-    }
-    for label, pattern in patterns.items():
-        images = pixels[pixels["label"] == label].reset_index(drop=True)
-        names = list(listed.loc[listed["true_label"] == label, "filename"])
-        names += [pattern.format(i=i, j=1000 + i) for i in range(len(images) - len(names))]
-        for i, name in enumerate(names):
-            split = "test" if i % 7 == 6 else "train"
-            sub = "NORMAL" if label == "normal" else "PNEUMONIA"
-            height = int(rng.integers(70, 110))
-            width = int(height * rng.uniform(1.1, 1.6))
-            _save_resized(images.loc[i, "path"], folder / split / sub / name, (width, height))
-    pneumonia = sorted((folder / "train" / "PNEUMONIA").glob("person9*_bacteria_*.jpeg"))
-    twin = pneumonia[0].name.replace("_bacteria_", "_bacteria_9")  # same child, new number
-    shutil.copyfile(pneumonia[0], folder / "test" / "PNEUMONIA" / twin)
 
 
 # --- Recipes ---------------------------------------------------------------------------------
@@ -287,13 +93,6 @@ def plot_recipe_counts(counts: pd.DataFrame, *, caption: str | None = None) -> F
     axes.flat[0].set_ylabel("images")
     axes.flat[0].legend(fontsize="x-small")
     return add_caption(fig, caption)
-
-
-def rosebrock_truth() -> pd.DataFrame:
-    """Rosebrock's COVIDX-Net folders against what the file names say the images are."""
-    listing = rosebrock_list()
-    table = pd.crosstab(listing["folder"], listing["true_label"].map(display_name), margins=True)
-    return table.rename_axis(index="Rosebrock's folder", columns="true label")
 
 
 # --- What is in the sources ------------------------------------------------------------------
@@ -444,44 +243,6 @@ def plot_patient(
     return image_row(
         rows.head(max_images), image_size=image_size, title=f"patient {patient_id}", caption=caption
     )
-
-
-def image_row(
-    rows: pd.DataFrame,
-    *,
-    image_size: tuple[int, int] = (160, 160),
-    ncols: int = 4,
-    title: str | None = None,
-    caption: str | None = None,
-) -> Figure:
-    """The images of ``rows`` in a grid, each titled with its label, view and day.
-
-    Raises ValueError when an image's licence does not let the book show it
-    (:func:`covidlab.viz.load_showable`).
-    """
-    pixels = load_showable(rows, image_size, resize="pad")
-    nrows = max(1, -(-len(rows) // ncols))
-    fig, axes = new_figure(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows + 0.4))
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (_, item), image in zip(axes.flat, rows.iterrows(), pixels, strict=False):
-        ax.imshow(image.astype(np.uint8))
-        parts = [display_name(str(item["label"])), str(item.get("view", "") or "")]
-        day = item.get("meta_offset")
-        if isinstance(day, str) and day.strip():
-            parts.append(f"day {day}")
-        ax.set_title(
-            "\n".join([" · ".join(p for p in parts if p), _short(Path(item["path"]).name)]),
-            fontsize="x-small",
-        )
-    if title:
-        fig.suptitle(title)
-    return add_caption(fig, caption)
-
-
-def _short(name: str, width: int = 30) -> str:
-    half = (width - 1) // 2
-    return name if len(name) <= width else f"{name[:half]}…{name[-half:]}"
 
 
 def duplicate_groups(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,282 @@
+"""Tests for covidlab.images: the loaders (one decode and resize for tf.data and single images)
+and the image statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from covidlab import data, images, synthetic
+
+CLASSES = ["covid", "normal", "bacterial", "viral"]
+
+
+def _manifest(paths, labels, patients=None) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "path": [str(p) for p in paths],
+            "label": labels,
+            "patient_id": patients
+            if patients is not None
+            else [f"p{i}" for i in range(len(paths))],
+            "source": "test",
+        }
+    )
+
+
+def _write(path, array, mode):
+    Image.fromarray(array, mode=mode).save(path)
+    return str(path)
+
+
+def test_image_statistics_reads_file_properties_and_border(tmp_path):
+    # a 40x20 (w x h) grey JPEG-free PNG: white border 1 px wide (5 % of 20 rows), black inside
+    pixels = np.zeros((20, 40), dtype=np.uint8)
+    pixels[0, :] = pixels[-1, :] = 255
+    pixels[:, :2] = pixels[:, -2:] = 255
+    stats = images.image_statistics(_write(tmp_path / "a.png", pixels, "L"))
+    assert (stats["width"], stats["height"]) == (40, 20)
+    assert stats["aspect_ratio"] == 2.0
+    assert (stats["file_format"], stats["pixel_mode"]) == ("PNG", "L")
+    assert stats["border_intensity"] == pytest.approx(1.0)
+    assert stats["mean_intensity"] == pytest.approx(pixels.mean() / 255)
+    assert stats["std_intensity"] == pytest.approx((pixels / 255).std(), rel=1e-5)
+
+
+def test_image_statistics_rgb_jpeg_and_bad_file(tmp_path):
+    rgb = np.full((30, 30, 3), 128, dtype=np.uint8)
+    path = tmp_path / "b.jpg"
+    Image.fromarray(rgb, mode="RGB").save(path, format="JPEG")
+    stats = images.image_statistics(path)
+    assert (stats["file_format"], stats["pixel_mode"]) == ("JPEG", "RGB")
+    assert stats["mean_intensity"] == pytest.approx(128 / 255, abs=0.01)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"")
+    with pytest.raises(ValueError, match="broken.png"):
+        images.image_statistics(broken)
+
+
+def _gradient(height: int, width: int) -> np.ndarray:
+    """A smooth 8-bit gradient, so resizing barely changes values."""
+    y, x = np.mgrid[0:height, 0:width]
+    return (40 + 150 * (x / (width - 1)) * (0.5 + 0.5 * y / (height - 1))).astype(np.uint8)
+
+
+@pytest.fixture
+def image_files(tmp_path):
+    """The same 48x64 gradient saved in the formats the loaders must read."""
+    gray = _gradient(48, 64)
+    files = {}
+    files["L"] = tmp_path / "gray.png"
+    Image.fromarray(gray).save(files["L"])
+    files["RGB"] = tmp_path / "rgb.png"
+    Image.fromarray(np.stack([gray] * 3, axis=-1)).save(files["RGB"])
+    files["RGBA"] = tmp_path / "rgba.png"
+    alpha = np.full_like(gray, 128)
+    Image.fromarray(np.stack([gray, gray, gray, alpha], axis=-1)).save(files["RGBA"])
+    files["LA"] = tmp_path / "gray_alpha.png"
+    Image.fromarray(np.stack([gray, alpha], axis=-1), mode="LA").save(files["LA"])
+    files["I;16"] = tmp_path / "gray16.png"
+    Image.fromarray(gray.astype(np.uint16) * 257).save(files["I;16"])
+    files["JPEG"] = tmp_path / "gray.jpg"
+    Image.fromarray(gray).save(files["JPEG"], quality=95)
+    return gray, files
+
+
+# ---------------------------------------------------------------- load_image
+
+
+@pytest.mark.parametrize("kind", ["L", "LA", "RGB", "RGBA", "I;16", "JPEG"])
+def test_load_image_reads_every_format_to_the_same_pixels(image_files, kind):
+    gray, files = image_files
+    image = images.load_image(files[kind], (48, 64))
+    assert image.shape == (48, 64, 3) and image.dtype == np.float32
+    assert 0.0 <= image.min() and image.max() <= 255.0
+    tolerance = 2.0 if kind == "JPEG" else 1e-3
+    np.testing.assert_allclose(image[..., 1], gray, atol=tolerance)
+    np.testing.assert_allclose(image[..., 0], image[..., 2], atol=tolerance)
+
+
+def test_load_image_palette(tmp_path):
+    path = tmp_path / "palette.png"
+    image = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), mode="P")
+    image.putpalette([0, 0, 0, 200, 100, 50] + [0] * 762)
+    image.save(path)
+    pixels = images.load_image(path, (2, 2))
+    np.testing.assert_allclose(pixels[0, 1], [200, 100, 50])
+
+
+def test_load_image_pad_keeps_aspect_ratio_with_black_borders(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((20, 40), 200, np.uint8)).save(path)
+    padded = images.load_image(path, (40, 40), resize="pad")
+    assert padded.shape == (40, 40, 3)
+    np.testing.assert_array_equal(padded[:10], 0)  # top border
+    np.testing.assert_array_equal(padded[30:], 0)  # bottom border
+    np.testing.assert_allclose(padded[10:30], 200, atol=1e-3)
+    stretched = images.load_image(path, (40, 40), resize="stretch")
+    np.testing.assert_allclose(stretched, 200, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty"), (b"\x89PNG\r\n\x1a\n" + b"garbage" * 10, "readable")],
+)
+def test_load_image_bad_files_name_the_file(tmp_path, content, reason):
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with pytest.raises(images.ImageDecodeError, match=reason) as error:
+        images.load_image(path, (8, 8))
+    assert "broken.png" in str(error.value) and "remove its row" in str(error.value)
+    assert error.value.path == str(path)
+
+
+def test_load_image_missing_file(tmp_path):
+    with pytest.raises(images.ImageDecodeError, match="not found"):
+        images.load_image(tmp_path / "nowhere.png", (8, 8))
+
+
+def _blank_png(path: Path, width: int, height: int) -> Path:
+    """A valid black grayscale PNG of any size, written row by row (tiny on disk)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, content: bytes) -> bytes:
+        crc = zlib.crc32(kind + content) & 0xFFFFFFFF
+        return struct.pack(">I", len(content)) + kind + content + struct.pack(">I", crc)
+
+    packer, row = zlib.compressobj(9), bytes(width + 1)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+@pytest.mark.parametrize("side", [7_000, 14_000])  # 49 MP: over our limit; 196 MP: over Pillow's
+def test_an_image_with_too_many_pixels_is_refused_before_decoding(tmp_path, side):
+    path = _blank_png(tmp_path / "huge.png", side, side)
+    assert path.stat().st_size < 250_000  # a small file that would decode to gigabytes
+    for attempt in (
+        lambda: images.load_image(path, (8, 8)),
+        lambda: images.check_image(path),
+        lambda: images.make_dataset(_manifest([path], ["covid"]), CLASSES, 8),
+    ):
+        with pytest.raises(images.ImageDecodeError, match=r"huge\.png.*MAX_IMAGE_PIXELS"):
+            attempt()
+
+
+def test_check_image_decodes_and_so_finds_a_truncated_jpeg(tmp_path):
+    complete = tmp_path / "complete.jpeg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 300), np.uint8)).save(complete)
+    images.check_image(complete)
+    truncated = tmp_path / "truncated.jpeg"
+    truncated.write_bytes(complete.read_bytes()[: complete.stat().st_size // 2])
+    with Image.open(truncated) as image:
+        image.verify()  # what the recipes used to rely on: it passes
+    with pytest.raises(images.ImageDecodeError, match=r"truncated\.jpeg.*truncated"):
+        images.check_image(truncated)
+
+
+# ---------------------------------------------------------------- make_dataset
+
+
+def _collect(dataset):
+    batches, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset], strict=True)
+    return np.concatenate(batches), np.concatenate(labels)
+
+
+def test_make_dataset_and_load_image_give_the_same_pixels(image_files):
+    """Plots and Grad-CAM (load_image) show exactly what the model is tested on (make_dataset)."""
+    gray, files = image_files
+    kinds = list(files)
+    df = _manifest(
+        [files[k] for k in kinds], ["covid", "normal", "viral", "covid", "normal", "viral"]
+    )
+    batch, labels = _collect(images.make_dataset(df, CLASSES, (24, 32), batch_size=4))
+    assert batch.shape == (6, 24, 32, 3) and batch.dtype == np.float32
+    assert labels.dtype == np.float32
+    np.testing.assert_array_equal(labels.argmax(1), [0, 1, 3, 0, 1, 3])
+    np.testing.assert_array_equal(labels.sum(1), 1.0)
+    for image, kind in zip(batch, kinds, strict=True):
+        assert 0.0 <= image.min() and image.max() <= 255.0
+        reference = images.load_image(files[kind], (24, 32))
+        np.testing.assert_array_equal(image, reference, err_msg=kind)
+
+
+def test_make_dataset_pad_leaves_black_rows_and_keeps_aspect(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.full((30, 90), 180, np.uint8)).save(path)
+    df = _manifest([path], ["covid"])
+    (padded,), _ = _collect(images.make_dataset(df, CLASSES, (60, 60), resize="pad"))
+    content_rows = np.flatnonzero(padded.max(axis=(1, 2)) > 0)
+    # 90x30 scaled into 60x60 is 60x20, centred: rows 20..39 carry the image.
+    assert content_rows.tolist() == list(range(20, 40))
+    np.testing.assert_array_equal(padded[:20], 0)
+    np.testing.assert_array_equal(padded[40:], 0)
+    np.testing.assert_allclose(padded[20:40], 180, atol=1e-3)
+    np.testing.assert_allclose(padded, images.load_image(path, (60, 60), resize="pad"), atol=1e-3)
+
+    (stretched,), _ = _collect(images.make_dataset(df, CLASSES, (60, 60), resize="stretch"))
+    np.testing.assert_allclose(stretched, 180, atol=1e-3)
+
+
+def test_make_dataset_shuffles_differently_each_epoch(tmp_path):
+    df = synthetic.synthetic_manifest(tmp_path, ["covid", "normal"], 8, image_size=16)
+    dataset = images.make_dataset(df, ["covid", "normal"], 16, batch_size=16, shuffle=True, seed=1)
+    first, second = (_collect(dataset)[0].mean(axis=(1, 2, 3)) for _ in range(2))
+    assert not np.array_equal(first, second)
+    np.testing.assert_allclose(np.sort(first), np.sort(second), rtol=1e-6)
+    unshuffled = images.make_dataset(df, ["covid", "normal"], 16, batch_size=16)
+    assert np.array_equal(*(_collect(unshuffled)[0] for _ in range(2)))
+
+
+def test_make_dataset_rejects_unknown_labels_and_bad_files(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(good)
+    with pytest.raises(ValueError, match="'fungal'"):
+        images.make_dataset(_manifest([good], ["fungal"]), CLASSES, 8)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(images.ImageDecodeError, match=r"empty\.png.*empty"):
+        images.make_dataset(_manifest([good, empty], ["covid", "covid"]), CLASSES, 8)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(images.ImageDecodeError, match=r"notes\.png"):
+        images.make_dataset(_manifest([text], ["covid"]), CLASSES, 8)
+
+
+# ---------------------------------------------------------------- real images
+
+
+@pytest.mark.shared_data
+def test_shared_sample_loads_through_make_dataset(shared_data):
+    sample = pd.read_csv(shared_data / "sample" / "manifest.csv", dtype=str)
+    sample_labels = {
+        "COVID-19": "covid",
+        "NORMAL": "normal",
+        "PNEUMONIA-bacterial": "bacterial",
+        "PNEUMONIA-viral": "viral",
+    }
+    manifest = pd.DataFrame(
+        {
+            "path": [str(shared_data / "sample" / name) for name in sample["filename"]],
+            "label": sample["label"].map(sample_labels),
+            "patient_id": sample["patient_id"],
+            "source": sample["source_dataset"],
+        }
+    )
+    manifest = data.validate_manifest(manifest, check_files=True)
+    assert data.class_counts(manifest).to_dict() == dict.fromkeys(sorted(CLASSES), 60)
+    few = manifest.groupby("label").head(2)
+    batch, labels = _collect(images.make_dataset(few, CLASSES, (64, 64), resize="pad"))
+    assert batch.shape == (8, 64, 64, 3)
+    assert labels.sum(0).tolist() == [2.0] * 4
+    assert 0 <= batch.min() and batch.max() <= 255 and batch.std() > 10
+    first = images.load_image(few["path"].iloc[0], (64, 64), resize="pad")
+    np.testing.assert_allclose(batch[0], first, atol=1e-2)
