@@ -12,6 +12,10 @@ binary papers' COVID-vs-rest numbers follow from it by the one-vs-rest reduction
 ``covid_sensitivity`` / ``covid_specificity``. The data: Apostolopoulos' Dataset_2 recipe
 (COVID-19 from Cohen; pneumonia = Kermany bacterial + viral; normal from Kermany).
 
+Every trained model is also tested on the external set of :mod:`covidlab.external` (X-rays from
+two collections no recipe trains on): each record's ``external`` key holds its COVID-19
+sensitivity and specificity there, and the leaderboard's ``external`` column their mean.
+
 Run from a shell::
 
     python -m covidlab.benchmark --profile demo --out results.json
@@ -31,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from covidlab import metrics, papers, profiles
+from covidlab import external, metrics, papers, profiles
 
 CLASSES = ("covid", "normal", "pneumonia")
 RECIPE = "apostolopoulos_dataset2"
@@ -160,8 +164,10 @@ def run_method(
     profile: str,
     *,
     seed: int = 0,
+    external_df: pd.DataFrame | None = None,
 ) -> dict:
-    """Train one method on ``train_df``, evaluate on ``test_df``; return one results record.
+    """Train one method on ``train_df``, evaluate on ``test_df`` (and on ``external_df``, an
+    external test set of :mod:`covidlab.external`, when given); return one results record.
 
     Trains through :func:`covidlab.train.train_and_evaluate`, as the chapters do: the same
     session reset, seeding, output check and batch-norm recalibration (random weights).
@@ -181,7 +187,10 @@ def run_method(
 
     run = train.train_and_evaluate(build, train_df, test_df, config, verbose=0)
     counts = models.parameter_counts(run.model)
-    return _record(method, config, run.confusion, counts, run.wall_seconds)
+    record = _record(method, config, run.confusion, counts, run.wall_seconds)
+    if external_df is not None:
+        record["external"] = external.predict(run.model, external_df, config).to_json()
+    return record
 
 
 def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: float) -> dict:
@@ -220,9 +229,19 @@ def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: 
 
 
 def run_benchmark(
-    profile: str, methods: Sequence[str] | None = None, *, seed: int = 0, progress: bool = True
+    profile: str,
+    methods: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    progress: bool = True,
+    harmonise: bool = False,
 ) -> dict:
-    """Run the chosen methods (keys of :data:`METHODS`, default :func:`default_methods`)."""
+    """Run the chosen methods (keys of :data:`METHODS`, default :func:`default_methods`).
+
+    ``harmonise`` first converts every image (training, internal and external test) with
+    :func:`covidlab.external.harmonise`, which removes the trivial cues between sources
+    (chapter 10, exercise 1).
+    """
     methods = list(methods or default_methods(profile))
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -230,11 +249,22 @@ def run_benchmark(
     start = time.perf_counter()
     manifest, data_text = load_common_data(profile, seed=seed)
     train_df, test_df = common_split(manifest, seed=seed)
+    external_df, external_text = external.load(profile, seed=seed)
+    external_files = [Path(path).name for path in external_df["path"]]
+    if harmonise:
+        train_df, test_df, external_df = (
+            external.harmonise(frame) for frame in (train_df, test_df, external_df)
+        )
+        data_text += "; harmonised (8-bit grey, borders cropped, equalised, one size)"
     results = []
     for key in methods:
         if progress:
             print(f"[{profile}] training {METHODS[key].label} ...", flush=True)
-        results.append(run_method(METHODS[key], train_df, test_df, profile, seed=seed))
+        results.append(
+            run_method(
+                METHODS[key], train_df, test_df, profile, seed=seed, external_df=external_df
+            )
+        )
     return {
         "profile": profile,
         "data": data_text,
@@ -243,6 +273,10 @@ def run_benchmark(
         "n_train": len(train_df),
         "n_test": len(test_df),
         "test_counts": test_df["label"].value_counts().reindex(CLASSES, fill_value=0).to_dict(),
+        "external_data": external_text,
+        "external_counts": external_df["group"].value_counts().sort_index().to_dict(),
+        "external_files": external_files,
+        "external_patients": list(external_df["patient_id"]),
         "seed": seed,
         "wall_seconds": time.perf_counter() - start,
         "results": results,
@@ -292,20 +326,29 @@ def load_or_run(
 
     The file is re-made when it holds another profile or seed, lacks one of ``methods``, or
     was trained with other settings than :func:`method_config` gives now (an older version of
-    the benchmark, e.g. another epoch cap).
+    the benchmark, e.g. another epoch cap, or one without the external test). Two runs at once
+    (chapters 10 and 11 executed in parallel) do not both train: the second waits for the
+    first under a lock beside the file, then reads what it wrote.
     """
+    from covidlab.download import exclusive_lock
+
     path = Path(path) if path is not None else default_results_path(profile)
     keys = list(methods or default_methods(profile))
     wanted = {METHODS[key].label: _settings(method_config(key, profile, seed=seed)) for key in keys}
-    if path.is_file():
-        results = read_results(path)
-        done = {record["method"]: _settings(record) for record in results["results"]}
-        same = all(done.get(label) == settings for label, settings in wanted.items())
-        if results["profile"] == profile and results.get("seed") == seed and same:
-            print(f"read {path.name}, written by an earlier run (delete it to train again)")
-            return results
-    results = run_benchmark(profile, methods, seed=seed)
-    write_results(results, path)
+    with exclusive_lock(path.with_name(f".{path.name}.lock"), "benchmark run"):
+        if path.is_file():
+            results = read_results(path)
+            done = {
+                record["method"]: _settings(record)
+                for record in results["results"]
+                if "external" in record
+            }
+            same = all(done.get(label) == settings for label, settings in wanted.items())
+            if results["profile"] == profile and results.get("seed") == seed and same:
+                print(f"read {path.name}, written by an earlier run (delete it to train again)")
+                return results
+        results = run_benchmark(profile, methods, seed=seed)
+        write_results(results, path)
     print(f"wrote {path.name} in the data folder's benchmark/ (read back by later runs)")
     return results
 
@@ -358,6 +401,7 @@ def leaderboard(results: dict) -> pd.DataFrame:
                 "covid sensitivity": record["covid_sensitivity"],
                 "covid specificity": record["covid_specificity"],
                 "largest class share": share,
+                "external": _external_balanced(record),
                 "input": "x".join(map(str, record["input_size"])),
                 "epochs": record["epochs"],
                 "parameters": record["parameters"]["total"],
@@ -385,9 +429,18 @@ SCORE_COLUMNS = [
     "covid sensitivity",
     "covid specificity",
     "largest class share",
+    "external",
     "paper's claim",
 ]
 COST_COLUMNS = ["method", "input", "epochs", "parameters", "trainable", "wall s"]
+
+
+def _external_balanced(record: dict) -> float:
+    """Mean of the external COVID-19 sensitivity and specificity (NaN without the test)."""
+    scores = record.get("external")
+    if not scores:
+        return np.nan
+    return (scores["sensitivity"] + scores["specificity"]) / 2
 
 
 def describe(profile: str, methods: Sequence[str] | None = None, *, seed: int = 0) -> str:
@@ -568,6 +621,120 @@ def plot_leaderboard(
         ax.axvline(baseline, ls=":", color="grey", label="always the most frequent class")
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
     return add_caption(fig, caption)
+
+
+# --- The external test (chapter 10) ----------------------------------------------------------
+
+
+def _interval(scores: dict, name: str) -> str:
+    hits, total = scores[f"{name}_counts"]
+    if not total:
+        return "no images"
+    return (
+        f"{scores[name]:.2f} ({scores[f'{name}_low']:.2f}-{scores[f'{name}_high']:.2f}), "
+        f"{hits}/{total}"
+    )
+
+
+def external_table(results: dict) -> pd.DataFrame:
+    """Each method's COVID-19 sensitivity and specificity on its internal test set and on the
+    external set, as "rate (95 % Wilson interval), hits/images".
+
+    Internal: from the 3-class confusion matrix, COVID-19 images called COVID-19, and normal
+    images not called COVID-19 (pneumonia rows left out: the external set has no pneumonia).
+    """
+    rows = {}
+    for record in results["results"]:
+        internal = external.internal_covid_vs_normal(record["confusion"], results["classes"])
+        for test, scores in (("internal", internal), ("external", record["external"])):
+            rows[(record["method"], test)] = {
+                "COVID-19 sensitivity": _interval(scores, "sensitivity"),
+                "specificity (normal)": _interval(scores, "specificity"),
+            }
+    table = pd.DataFrame(rows).T
+    table.index.names = ["method", "test set"]
+    return table
+
+
+def external_group_table(results: dict) -> pd.DataFrame:
+    """What each method answered for the images of each external group (counts per class)."""
+    frames = {
+        record["method"]: pd.DataFrame(record["external"]["by_group"]).T.rename(
+            columns=lambda name: f"said {name}"
+        )
+        for record in results["results"]
+    }
+    return pd.concat(frames, names=["method", "external group"])
+
+
+def external_examples(results: dict, n_per_group: int = 3) -> pd.DataFrame:
+    """The first ``n_per_group`` images of each external group (one per patient) and every
+    method's answer."""
+    first = results["results"][0]["external"]
+    frame = pd.DataFrame(
+        {"patient": results["external_patients"], "group": first["groups"], "label": first["labels"]}
+    )
+    for record in results["results"]:
+        frame[record["method"]] = record["external"]["predicted"]
+    examples = frame.groupby("group").head(n_per_group).sort_values(["group", "patient"])
+    return examples.set_index(["group", "patient"])
+
+
+def plot_external(results: dict, *, caption: str | None = None):
+    """COVID-19 sensitivity and specificity of every method, internal (circles) against
+    external (squares), each with its 95 % Wilson interval."""
+    from covidlab.viz import add_caption, new_figure
+
+    records = results["results"]
+    fig, axes = new_figure(1, 2, figsize=(9, 0.55 * len(records) + 1.9), sharey=True)
+    y = np.arange(len(records))[::-1]
+    for ax, name, title in zip(
+        axes[0],
+        ("sensitivity", "specificity"),
+        ("COVID-19 sensitivity", "specificity (normal not called COVID-19)"),
+        strict=True,
+    ):
+        for offset, test, marker in ((0.14, "internal", "o"), (-0.14, "external", "s")):
+            scores = [
+                external.internal_covid_vs_normal(r["confusion"], results["classes"])
+                if test == "internal"
+                else r["external"]
+                for r in records
+            ]
+            value = np.array([score[name] for score in scores])
+            low = np.array([score[f"{name}_low"] for score in scores])
+            high = np.array([score[f"{name}_high"] for score in scores])
+            ax.errorbar(
+                value, y + offset, xerr=[value - low, high - value], fmt=marker, capsize=3,
+                label=f"{test} test",
+            )
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_yticks(y, [r["method"] for r in records], fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=2, fontsize=8, frameon=False)
+    return add_caption(fig, caption)
+
+
+def external_findings(results: dict) -> str:
+    """Markdown: for each method, whether its external sensitivity and specificity fall below
+    its internal ones by more than the intervals allow (read from this run's numbers)."""
+    lines = []
+    for record in results["results"]:
+        internal = external.internal_covid_vs_normal(record["confusion"], results["classes"])
+        outside = record["external"]
+        verdicts = []
+        for name in ("sensitivity", "specificity"):
+            if outside[f"{name}_high"] < internal[f"{name}_low"]:
+                verdicts.append(f"{name} **drops** ({internal[name]:.2f} -> {outside[name]:.2f})")
+            elif outside[f"{name}_low"] > internal[f"{name}_high"]:
+                verdicts.append(f"{name} rises ({internal[name]:.2f} -> {outside[name]:.2f})")
+            else:
+                verdicts.append(
+                    f"{name} {internal[name]:.2f} -> {outside[name]:.2f}, intervals overlap"
+                )
+        lines.append(f"- **{record['method']}**: " + "; ".join(verdicts) + ".")
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -235,6 +235,13 @@ def predict(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.nda
     return y_true, np.asarray(y_prob)
 
 
+def predict_manifest(
+    model: keras.Model, manifest: pd.DataFrame, config: RunConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict` on the images of ``manifest``, loaded as ``config`` loads test images."""
+    return predict(model, _dataset(manifest, config, shuffle=False))
+
+
 @dataclass
 class RunResult:
     """One trained model and how it did on its test images.

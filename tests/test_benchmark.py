@@ -161,6 +161,22 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
     assert record["n_test"] == results["n_test"] == sum(results["test_counts"].values())
     assert record["parameters"]["total"] > record["parameters"]["trainable"] > 0  # frozen base
     assert isinstance(pd.DataFrame(record["confusion"]).to_numpy().sum(), np.integer)
+    # the external test: synthetic on smoke, every external image answered, scored per group
+    outside = record["external"]
+    assert len(outside["predicted"]) == len(results["external_files"]) == outside[
+        "sensitivity_counts"
+    ][1] + outside["specificity_counts"][1]
+    assert sum(sum(row.values()) for row in outside["by_group"].values()) == len(
+        outside["predicted"]
+    )
+    board = benchmark.leaderboard(results)
+    assert board.loc[1, "external"] == pytest.approx(
+        (outside["sensitivity"] + outside["specificity"]) / 2
+    )
+    assert set(benchmark.external_table(results).index.get_level_values("test set")) == {
+        "internal",
+        "external",
+    }
 
 
 def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, monkeypatch):
@@ -169,6 +185,7 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
     record = benchmark._record(
         benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
     )
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
     stored = {"profile": "smoke", "seed": 0, "results": [record]}
     path = benchmark.write_results(stored, tmp_path / "smoke.json")
     calls = []
@@ -179,3 +196,41 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
     benchmark.write_results(stored, path)
     benchmark.load_or_run("smoke", ["soares"], path=path)
     assert len(calls) == 1  # trained again
+    record["epochs"] -= 1
+    del record["external"]  # made before the external test existed
+    benchmark.write_results(stored, path)
+    benchmark.load_or_run("smoke", ["soares"], path=path)
+    assert len(calls) == 2
+
+
+def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
+    """Chapters 10 and 11 may run in parallel: the second waits for the first and reads."""
+    import threading
+    import time
+
+    config = benchmark.method_config("soares", "smoke")
+    cm = np.eye(3, dtype=int)
+    record = benchmark._record(
+        benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
+    )
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
+    made = {"profile": "smoke", "seed": 0, "results": [record]}
+    calls = []
+
+    def slow_run(*args, **kwargs):
+        calls.append(args)
+        time.sleep(0.5)
+        return made
+
+    monkeypatch.setattr(benchmark, "run_benchmark", slow_run)
+    path = tmp_path / "smoke.json"
+    answers = []
+    threads = [
+        threading.Thread(target=lambda: answers.append(benchmark.load_or_run("smoke", ["soares"], path=path)))
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(calls) == 1 and answers == [made, made]
