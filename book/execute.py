@@ -56,7 +56,11 @@ def _execute(path: str, timeout: int) -> tuple[str, dict | None, float, str | No
     """Run one notebook in its folder (a worker process); return it executed, or the error."""
     notebook = nbformat.read(path, as_version=4)
     result = single_nb_execution(
-        notebook, cwd=str(Path(path).parent), timeout=timeout, allow_errors=False, meta_override=True
+        notebook,
+        cwd=str(Path(path).parent),
+        timeout=timeout,
+        allow_errors=False,
+        meta_override=True,
     )
     if result.err is not None:
         return path, None, result.time, result.exc_string
@@ -94,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
                 overwrite=True,
             )
             print(f"  {name}: {seconds:.0f} s", flush=True)
-    print(f"[{profile}] executed in {time.perf_counter() - started:.0f} s; failed: {failed or 'none'}")
+    print(
+        f"[{profile}] executed in {time.perf_counter() - started:.0f} s; failed: {failed or 'none'}"
+    )
     return 1 if failed else 0
 
 

@@ -261,9 +261,7 @@ def run_benchmark(
         if progress:
             print(f"[{profile}] training {METHODS[key].label} ...", flush=True)
         results.append(
-            run_method(
-                METHODS[key], train_df, test_df, profile, seed=seed, external_df=external_df
-            )
+            run_method(METHODS[key], train_df, test_df, profile, seed=seed, external_df=external_df)
         )
     return {
         "profile": profile,
@@ -344,7 +342,8 @@ def load_or_run(
                 if "external" in record
             }
             same = all(done.get(label) == settings for label, settings in wanted.items())
-            if results["profile"] == profile and results.get("seed") == seed and same:
+            current = results["profile"] == profile and "external_patients" in results
+            if current and results.get("seed") == seed and same:
                 print(f"read {path.name}, written by an earlier run (delete it to train again)")
                 return results
         results = run_benchmark(profile, methods, seed=seed)
@@ -659,9 +658,9 @@ def external_table(results: dict) -> pd.DataFrame:
 def external_group_table(results: dict) -> pd.DataFrame:
     """What each method answered for the images of each external group (counts per class)."""
     frames = {
-        record["method"]: pd.DataFrame(record["external"]["by_group"]).T.rename(
-            columns=lambda name: f"said {name}"
-        )
+        record["method"]: pd.DataFrame(record["external"]["by_group"])
+        .T.sort_index()
+        .rename(columns=lambda name: f"said {name}")
         for record in results["results"]
     }
     return pd.concat(frames, names=["method", "external group"])
@@ -672,7 +671,11 @@ def external_examples(results: dict, n_per_group: int = 3) -> pd.DataFrame:
     method's answer."""
     first = results["results"][0]["external"]
     frame = pd.DataFrame(
-        {"patient": results["external_patients"], "group": first["groups"], "label": first["labels"]}
+        {
+            "patient": results["external_patients"],
+            "group": first["groups"],
+            "label": first["labels"],
+        }
     )
     for record in results["results"]:
         frame[record["method"]] = record["external"]["predicted"]
@@ -705,7 +708,11 @@ def plot_external(results: dict, *, caption: str | None = None):
             low = np.array([score[f"{name}_low"] for score in scores])
             high = np.array([score[f"{name}_high"] for score in scores])
             ax.errorbar(
-                value, y + offset, xerr=[value - low, high - value], fmt=marker, capsize=3,
+                value,
+                y + offset,
+                xerr=[value - low, high - value],
+                fmt=marker,
+                capsize=3,
                 label=f"{test} test",
             )
         ax.set_title(title, fontsize=9)

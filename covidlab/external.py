@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from PIL import Image, ImageOps
 
 from covidlab import metrics, sources
@@ -70,7 +69,10 @@ def external_test_set(sources_dir: str | os.PathLike) -> pd.DataFrame:
     """
     sources_dir = Path(sources_dir)
     parts = []
-    for source, reader in (("actualmed", sources.read_actualmed), ("figure1", sources.read_figure1)):
+    for source, reader in (
+        ("actualmed", sources.read_actualmed),
+        ("figure1", sources.read_figure1),
+    ):
         folder = sources_dir / f"{source.capitalize()}-COVID-chestxray-dataset"
         if not (folder / "metadata.csv").is_file():
             raise FileNotFoundError(
@@ -109,7 +111,11 @@ def load(profile: str, *, seed: int = 0) -> tuple[pd.DataFrame, str]:
 
     smoke = {"max_per_class": SMOKE_PER_CLASS} if profile == "smoke" else {}
     config = profiles.resolve(
-        "apostolopoulos", profile, seed=seed + SMOKE_SEED_OFFSET, classes=("covid", "normal"), **smoke
+        "apostolopoulos",
+        profile,
+        seed=seed + SMOKE_SEED_OFFSET,
+        classes=("covid", "normal"),
+        **smoke,
     )
     if config.data == "synthetic":
         frame = synthetic_external_set(profiles.load_data(config))
@@ -143,7 +149,9 @@ def _training_hashes(sources_dir: Path) -> set[str]:
 def group_table(external: pd.DataFrame) -> pd.DataFrame:
     """Images (= patients) per group, with the course label and the licence field."""
     licences = external.groupby("group")["license"].agg(
-        lambda values: ", ".join(sorted({str(v) for v in values if str(v).strip()})) or "(none given)"
+        lambda values: (
+            ", ".join(sorted({str(v) for v in values if str(v).strip()})) or "(none given)"
+        )
     )
     table = external.groupby("group").agg(
         label=("label", "first"), source=("source", "first"), images=("path", "size")

@@ -163,9 +163,11 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
     assert isinstance(pd.DataFrame(record["confusion"]).to_numpy().sum(), np.integer)
     # the external test: synthetic on smoke, every external image answered, scored per group
     outside = record["external"]
-    assert len(outside["predicted"]) == len(results["external_files"]) == outside[
-        "sensitivity_counts"
-    ][1] + outside["specificity_counts"][1]
+    assert (
+        len(outside["predicted"])
+        == len(results["external_files"])
+        == outside["sensitivity_counts"][1] + outside["specificity_counts"][1]
+    )
     assert sum(sum(row.values()) for row in outside["by_group"].values()) == len(
         outside["predicted"]
     )
@@ -186,7 +188,7 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
         benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
     )
     record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
-    stored = {"profile": "smoke", "seed": 0, "results": [record]}
+    stored = {"profile": "smoke", "seed": 0, "external_patients": [], "results": [record]}
     path = benchmark.write_results(stored, tmp_path / "smoke.json")
     calls = []
     monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: calls.append(a) or stored)
@@ -214,7 +216,7 @@ def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
         benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
     )
     record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
-    made = {"profile": "smoke", "seed": 0, "results": [record]}
+    made = {"profile": "smoke", "seed": 0, "external_patients": [], "results": [record]}
     calls = []
 
     def slow_run(*args, **kwargs):
@@ -226,7 +228,9 @@ def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
     path = tmp_path / "smoke.json"
     answers = []
     threads = [
-        threading.Thread(target=lambda: answers.append(benchmark.load_or_run("smoke", ["soares"], path=path)))
+        threading.Thread(
+            target=lambda: answers.append(benchmark.load_or_run("smoke", ["soares"], path=path))
+        )
         for _ in range(2)
     ]
     for thread in threads:
