@@ -32,6 +32,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from covidlab import metrics, sources
+from covidlab.download import SOURCES
 
 #: The external groups: (source, label in the source's metadata) -> (course label, group name).
 #: Actualmed's "No finding" becomes ``normal`` here, and only here: the training recipes take
@@ -43,8 +44,9 @@ GROUPS = {
     ("figure1", "covid"): ("covid", "Figure1 COVID-19"),
 }
 
-#: Folders of the sources (as they unpack) that the training recipes draw from.
-TRAINING_SOURCE_FOLDERS = ("covid-chestxray-dataset", "chest_xray")
+#: Sources the training recipes draw from (every snapshot of Cohen's collection: a later one
+#: unpacks beside the pinned one, its folder named with its commit).
+TRAINING_SOURCES = ("cohen", "kermany")
 
 #: Images per group on the smoke profile (synthetic, drawn with another seed than training).
 SMOKE_PER_CLASS = 6
@@ -65,7 +67,7 @@ def external_test_set(sources_dir: str | os.PathLike) -> pd.DataFrame:
     by file name: every image is then an independent case for the intervals), labelled
     ``covid`` or ``normal`` (:data:`GROUPS`), with the source, its licence and the file's
     sha256 recorded. An image whose bytes also occur in a training source
-    (:data:`TRAINING_SOURCE_FOLDERS`) is dropped with a warning.
+    (:data:`TRAINING_SOURCES`) is dropped with a warning.
     """
     sources_dir = Path(sources_dir)
     parts = []
@@ -73,7 +75,7 @@ def external_test_set(sources_dir: str | os.PathLike) -> pd.DataFrame:
         ("actualmed", sources.read_actualmed),
         ("figure1", sources.read_figure1),
     ):
-        folder = sources_dir / f"{source.capitalize()}-COVID-chestxray-dataset"
+        folder = sources_dir / SOURCES[source].folder
         if not (folder / "metadata.csv").is_file():
             raise FileNotFoundError(
                 f"{folder / 'metadata.csv'} not found: the external test needs the {source} "
@@ -138,9 +140,12 @@ def synthetic_external_set(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def _training_hashes(sources_dir: Path) -> set[str]:
     """sha256 of every image file in the training sources under ``sources_dir``."""
+    prefixes = tuple(SOURCES[name].folder for name in TRAINING_SOURCES)
     hashes = set()
-    for name in TRAINING_SOURCE_FOLDERS:
-        for path in sorted((sources_dir / name).rglob("*")):
+    for folder in sorted(sources_dir.iterdir()):
+        if not (folder.is_dir() and folder.name.startswith(prefixes)):
+            continue
+        for path in sorted(folder.rglob("*")):
             if path.suffix.lower() in sources.IMAGE_SUFFIXES:
                 hashes.add(sources.file_sha256(path))
     return hashes
