@@ -238,7 +238,7 @@ def source_at(name: str, commit: str | None = None) -> Source:
 
 
 @contextlib.contextmanager
-def _exclusive(lock_path: Path, what: str) -> Iterator[None]:
+def exclusive_lock(lock_path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``lock_path`` (created, then removed on release).
 
     A second process (or thread) asking for the same lock waits, after saying so. The holder
@@ -306,7 +306,7 @@ def download(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with _exclusive(_lock_for(dest), f"download of {dest.name}"):
+    with exclusive_lock(_lock_for(dest), f"download of {dest.name}"):
         if sha256 is not None and dest.is_file() and file_sha256(dest) == sha256.lower():
             return sha256.lower()  # another run finished it while we waited
         last_error: Exception | None = None
@@ -726,7 +726,7 @@ def fetch(
     source = source_at(name, commit)
     root = _data_root(data_dir)
     target = root / "sources" / source.folder
-    with _exclusive(_lock_for(target), f"fetch of {source.folder}"):
+    with exclusive_lock(_lock_for(target), f"fetch of {source.folder}"):
         _remove_leftovers(target)
         expected = source.sha256 or _read_checksums(root).get(source.url)
         marker = _read_marker(target)
@@ -872,7 +872,7 @@ def _read_checksums(root: Path) -> dict[str, str]:
 def _record_checksum(root: Path, url: str, digest: str) -> None:
     """Add ``url: digest`` to ``checksums.json`` (read, changed and written under a lock)."""
     path = root / CHECKSUMS_NAME
-    with _exclusive(_lock_for(path), f"update of {path.name}"):
+    with exclusive_lock(_lock_for(path), f"update of {path.name}"):
         checksums = _read_checksums(root)
         checksums[url] = digest
         _write_json(path, checksums)
@@ -1045,7 +1045,7 @@ def fetch_kermany_subset(
     """
     source = SOURCES["kermany"]
     target = _data_root(data_dir) / "sources" / source.folder
-    with _exclusive(_lock_for(target), f"fetch of {source.folder}"):
+    with exclusive_lock(_lock_for(target), f"fetch of {source.folder}"):
         _remove_leftovers(target)
         marker = _read_marker(target)
         if marker.get("subset") == DEMO_MARKER and marker.get("per_class") == per_class:

@@ -94,7 +94,7 @@ DEMO_RECIPES = {
     "coronet": {
         "epochs": 10,
         "fine_tune_epochs": 1,
-        "why": "10 epochs; 3-class and binary models fine-tuned 1 epoch, for time",
+        "why": "10 epochs; 3-class and binary models fine-tuned 1 epoch, first fold only",
     },
 }
 

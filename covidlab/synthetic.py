@@ -199,6 +199,21 @@ _COHEN_EXTRA_ROWS = (
 )
 
 
+#: (finding, view) of each synthetic image of the two COVID-Net collections: COVID-19 and
+#: "No finding" rows, blank views and a blank finding, which the readers and the external test
+#: (:mod:`covidlab.external`) have to sort out.
+_AGCHUNG_ROWS = {
+    "figure1": [("COVID-19", "AP erect")] * 3 + [("COVID-19", "")] * 2 + [("", "PA")],
+    "actualmed": [("COVID-19", "AP")] * 3
+    + [("COVID-19", "PA")]
+    + [("No finding", "PA")] * 4
+    + [("", "PA")],
+}
+_AGCHUNG_COLUMNS = (
+    "patientid,offset,sex,age,finding,survival,temperature,pO2 saturation,view,modality"
+).split(",")
+
+
 def synthetic_sources(out_dir: str | Path, *, seed: int = 0, n_per_class: int = 30) -> Path:
     """Write a tiny synthetic copy of the Cohen and Kermany layouts; return the folder.
 
@@ -209,7 +224,8 @@ def synthetic_sources(out_dir: str | Path, *, seed: int = 0, n_per_class: int = 
     Kermany's file names. Rosebrock's 25 + 25 COVIDX-Net file names are among them, so every
     recipe can be built, and one Kermany image is stored twice under two names (Kermany ships
     such duplicates) for the duplicate check to find. Sizes vary like the real sources:
-    Kermany landscape, Cohen anything.
+    Kermany landscape, Cohen anything. Figure1 and Actualmed get a few rows each in their own
+    layouts (:data:`_AGCHUNG_ROWS`), without a licence, as upstream.
     """
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -240,9 +256,35 @@ def synthetic_sources(out_dir: str | Path, *, seed: int = 0, n_per_class: int = 
         )
         _write_cohen(out_dir / SOURCES["cohen"].folder, pixels, cohen_names, rng)
         _write_kermany(out_dir / SOURCES["kermany"].folder, pixels, rosebrock, rng)
+        agchung = synthetic_manifest(
+            scratch / "agchung", ["covid", "normal"], 9, image_size=96, seed=seed + 1
+        )
+        _write_agchung(out_dir, agchung, rng)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return out_dir
+
+
+def _write_agchung(out_dir: Path, pixels: pd.DataFrame, rng) -> None:
+    """Figure1 (Windows-1252 metadata, no file name column: ``images/<patientid>.jpg``) and
+    Actualmed (an ``imagename`` column) with the rows of :data:`_AGCHUNG_ROWS`."""
+    by_label = {label: frame["path"].tolist() for label, frame in pixels.groupby("label")}
+    for name, rows in _AGCHUNG_ROWS.items():
+        folder = out_dir / SOURCES[name].folder
+        records = []
+        for i, (finding, view) in enumerate(rows):
+            patient = f"COVID-{i + 1:05d}" if name == "figure1" else f"ANON{i + 1}"
+            image = f"{patient}.jpg" if name == "figure1" else f"CR.synthetic.{i + 1:03d}.png"
+            source = by_label["normal" if finding == "No finding" else "covid"][i]
+            side = int(rng.integers(80, 120))
+            _save_resized(source, folder / "images" / image, (side, side))
+            record = dict.fromkeys(_AGCHUNG_COLUMNS, "")
+            record.update(patientid=patient, finding=finding, view=view, modality="X-ray")
+            if name == "actualmed":
+                record["imagename"] = image
+            records.append(record)
+        encoding = "cp1252" if name == "figure1" else "utf-8"
+        pd.DataFrame(records).to_csv(folder / "metadata.csv", index=False, encoding=encoding)
 
 
 def _save_resized(source: str, target: Path, size: tuple[int, int]) -> None:

@@ -8,7 +8,7 @@ Apostolopoulos & Mpesiana 2020, 10 folds; Khan et al. 2020, 4 folds).
 
 >>> config = profiles.resolve("aboughazala", "smoke")          # doctest: +SKIP
 >>> manifest = profiles.load_data(config)                      # doctest: +SKIP
->>> result = cross_validate(lambda: spec.build_model(input_shape=(32, 32, 3)),
+>>> result = cross_validate(lambda: models.build_paper_model(spec, input_shape=(32, 32, 3)),
 ...                         manifest, config)                  # doctest: +SKIP
 >>> result.summed_confusion                                    # doctest: +SKIP
 """
@@ -234,6 +234,13 @@ def predict(model: keras.Model, ds: tf.data.Dataset) -> tuple[np.ndarray, np.nda
     y_true = np.argmax(np.concatenate([one_hot for _, one_hot in batches]), axis=1)
     y_prob = model.predict(images, batch_size=len(batches[0][0]), verbose=0)
     return y_true, np.asarray(y_prob)
+
+
+def predict_manifest(
+    model: keras.Model, manifest: pd.DataFrame, config: RunConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict` on the images of ``manifest``, loaded as ``config`` loads test images."""
+    return predict(model, _dataset(manifest, config, shuffle=False))
 
 
 @dataclass

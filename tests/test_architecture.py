@@ -16,10 +16,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "covidlab"
 #: The plain-data module the papers may read (heads and backbone input sizes, no TensorFlow).
 PLAIN_DATA = "covidlab.architectures"
 
-#: Wrong-way imports tolerated for now, each with the reason. ``PaperSpec.build_model`` forwards
-#: to ``models.build_paper_model`` until ``covidlab.benchmark`` calls that instead.
-TEMPORARY = {("covidlab.papers.spec", "covidlab.models")}
-
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -72,11 +68,7 @@ def test_the_walk_sees_function_local_imports():
 
 @pytest.mark.parametrize("module", [m for m in MODULES if _floor(m) == "papers"])
 def test_papers_import_only_papers_and_the_plain_data_module(module):
-    wrong = {
-        name
-        for name in MODULES[module]
-        if _floor(name) != "papers" and name != PLAIN_DATA and (module, name) not in TEMPORARY
-    }
+    wrong = {name for name in MODULES[module] if _floor(name) != "papers" and name != PLAIN_DATA}
     assert not wrong, f"{module} imports {sorted(wrong)}: the papers package is facts only"
 
 

@@ -11,6 +11,8 @@ import pytest
 from matplotlib.text import Text
 
 from covidlab import benchmark, data, papers, profiles, synthetic
+from covidlab.chapters import benchmark as chapter
+from covidlab.chapters import external as external_chapter
 
 
 def test_methods_are_real_paper_models():
@@ -47,21 +49,21 @@ def test_record_reads_the_confusion_matrix():
     json.dumps(record)  # the record must be JSON-serialisable
 
 
-def test_demo_caps_the_epochs_of_trained_backbones_and_says_so():
+def test_the_benchmarks_demo_recipe_changes_only_covidx_net_and_says_so():
     for key in benchmark.METHODS:
         config = benchmark.method_config(key, "demo")
         unchanged = profiles.resolve(key, "demo", classes=benchmark.CLASSES)
         assert config.classes == benchmark.CLASSES
-        if benchmark.trains_backbone(key):
-            assert config.epochs == min(unchanged.epochs, benchmark.DEMO_MAX_EPOCHS)
-        else:  # a frozen base: its head trains on cached features, epochs cost seconds
-            assert config.epochs == unchanged.epochs
-        assert ("capped" in config.notes) == (config.epochs < unchanged.epochs)
-    assert benchmark.method_config("covidx_net", "demo").epochs == benchmark.DEMO_MAX_EPOCHS
-    assert not benchmark.trains_backbone("soares")  # Soares freezes its VGG16
+        changes = benchmark.DEMO_RECIPE.get(key, {})
+        for name in ("epochs", "learning_rate", "optimizer", "batch_size", "image_size"):
+            assert getattr(config, name) == changes.get(name, getattr(unchanged, name))
+        assert ("the benchmark's demo recipe" in config.notes) == bool(changes)
+    assert set(benchmark.DEMO_RECIPE) == {"covidx_net"}
+    assert "learning rate 0.005" in benchmark.describe("demo")
     paper = benchmark.method_config("covidx_net", "paper")
-    assert paper.epochs == papers.get("covidx_net").epochs  # the paper profile is never capped
-    table = benchmark.settings_table("demo")
+    assert paper.epochs == papers.get("covidx_net").epochs  # the paper profile is untouched
+    assert paper.learning_rate == papers.get("covidx_net").learning_rate
+    table = chapter.settings_table("demo")
     assert list(table.index) == [m.label for m in benchmark.METHODS.values()]
 
 
@@ -91,8 +93,8 @@ def test_leaderboard_sorts_and_adds_the_papers_claim(tmp_path):
     table = benchmark.leaderboard(benchmark.read_results(path))
     assert list(table["paper"]) == ["coronet", "soares"]
     assert table.loc[1, "paper's claim"] == pytest.approx(0.896)  # CoroNet Table III
-    assert benchmark.majority_baseline(benchmark.read_results(path)) == 0.75
-    fig = benchmark.plot_leaderboard(table, baseline=0.75, caption="test")
+    assert chapter.majority_baseline(benchmark.read_results(path)) == 0.75
+    fig = chapter.plot_leaderboard(table, baseline=0.75, caption="test")
     assert len(fig.axes[0].get_yticklabels()) == 2
     assert fig.number not in plt.get_fignums()  # not kept by pyplot: a notebook draws it once
     assert "test" in [text.get_text() for text in fig.findobj(Text)]  # the caption
@@ -107,18 +109,18 @@ def test_leaderboard_ranks_by_balanced_accuracy_from_the_confusion_matrix():
     assert list(table["paper"]) == ["coronet", "soares"]
     assert table.loc[2, "balanced accuracy"] == pytest.approx(1 / 3)
     assert table.loc[2, "largest class share"] == pytest.approx(1.0)
-    claims = benchmark.claims_table(results)
+    claims = chapter.claims_table(results)
     assert list(claims.columns) == ["paper's claim", "test images", "what it measures"]
 
 
 def test_overlapping_intervals_cannot_rank():
     apart = benchmark.leaderboard(_fake_results(((0.5, 0.1), (0.8, 0.1))))
-    assert benchmark.interval_overlaps(apart)["overlapping intervals"].eq(0).all()
-    assert "measurably better than every other" in benchmark.ranking_summary(apart)
+    assert chapter.interval_overlaps(apart)["overlapping intervals"].eq(0).all()
+    assert "measurably better than every other" in chapter.ranking_summary(apart)
     close = benchmark.leaderboard(_fake_results(((0.7, 0.15), (0.8, 0.15))))
-    overlaps = benchmark.interval_overlaps(close)
+    overlaps = chapter.interval_overlaps(close)
     assert overlaps["overlapping intervals"].eq(1).all()
-    assert "cannot put those in order" in benchmark.ranking_summary(close)
+    assert "cannot put those in order" in chapter.ranking_summary(close)
 
 
 def test_confusion_and_per_class_tables_have_one_block_per_method():
@@ -129,10 +131,10 @@ def test_confusion_and_per_class_tables_have_one_block_per_method():
         for key in ("soares", "coronet")
     ]
     results = {"classes": list(benchmark.CLASSES), "results": records}
-    confusions = benchmark.confusion_table(results)
+    confusions = chapter.confusion_table(results)
     assert confusions.shape == (6, 3)
     assert confusions.loc[(records[0]["method"], "covid"), "predicted covid"] == 8
-    assert benchmark.per_class_table(results).shape[0] == 2 * (len(benchmark.CLASSES) + 1)
+    assert chapter.per_class_table(results).shape[0] == 2 * (len(benchmark.CLASSES) + 1)
 
 
 def test_read_results_rejects_other_files(tmp_path):
@@ -161,6 +163,24 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
     assert record["n_test"] == results["n_test"] == sum(results["test_counts"].values())
     assert record["parameters"]["total"] > record["parameters"]["trainable"] > 0  # frozen base
     assert isinstance(pd.DataFrame(record["confusion"]).to_numpy().sum(), np.integer)
+    # the external test: synthetic on smoke, every external image answered, scored per group
+    outside = record["external"]
+    assert (
+        len(outside["predicted"])
+        == len(results["external_files"])
+        == outside["sensitivity_counts"][1] + outside["specificity_counts"][1]
+    )
+    assert sum(sum(row.values()) for row in outside["by_group"].values()) == len(
+        outside["predicted"]
+    )
+    board = benchmark.leaderboard(results)
+    assert board.loc[1, "external"] == pytest.approx(
+        (outside["sensitivity"] + outside["specificity"]) / 2
+    )
+    assert set(external_chapter.external_table(results).index.get_level_values("test set")) == {
+        "internal",
+        "external",
+    }
 
 
 def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, monkeypatch):
@@ -169,7 +189,8 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
     record = benchmark._record(
         benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
     )
-    stored = {"profile": "smoke", "seed": 0, "results": [record]}
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
+    stored = {"profile": "smoke", "seed": 0, "external_patients": [], "results": [record]}
     path = benchmark.write_results(stored, tmp_path / "smoke.json")
     calls = []
     monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: calls.append(a) or stored)
@@ -179,3 +200,43 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
     benchmark.write_results(stored, path)
     benchmark.load_or_run("smoke", ["soares"], path=path)
     assert len(calls) == 1  # trained again
+    record["epochs"] -= 1
+    del record["external"]  # made before the external test existed
+    benchmark.write_results(stored, path)
+    benchmark.load_or_run("smoke", ["soares"], path=path)
+    assert len(calls) == 2
+
+
+def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
+    """Chapters 10 and 11 may run in parallel: the second waits for the first and reads."""
+    import threading
+    import time
+
+    config = benchmark.method_config("soares", "smoke")
+    cm = np.eye(3, dtype=int)
+    record = benchmark._record(
+        benchmark.METHODS["soares"], config, cm, {"total": 1, "trainable": 1}, 1
+    )
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
+    made = {"profile": "smoke", "seed": 0, "external_patients": [], "results": [record]}
+    calls = []
+
+    def slow_run(*args, **kwargs):
+        calls.append(args)
+        time.sleep(0.5)
+        return made
+
+    monkeypatch.setattr(benchmark, "run_benchmark", slow_run)
+    path = tmp_path / "smoke.json"
+    answers = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(benchmark.load_or_run("smoke", ["soares"], path=path))
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(calls) == 1 and answers == [made, made]

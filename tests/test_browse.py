@@ -56,7 +56,7 @@ def test_rosebrock_truth_counts_the_normal_folder() -> None:
 
 
 def test_catalogue_lists_views_sizes_and_presence(catalogue) -> None:
-    assert set(catalogue["source"]) == {"cohen", "kermany"}
+    assert set(catalogue["source"]) == {"cohen", "kermany", "figure1", "actualmed"}
     assert catalogue["present"].all()
     assert (catalogue["width"] > 0).all() and (catalogue["height"] > 0).all()
     # No shrinking record in the stand-in: the original size is the file's size.
@@ -127,7 +127,8 @@ def test_duplicates_and_split_overlap_find_the_planted_twin(catalogue) -> None:
 
 def test_patient_choices_follow_class_and_source(catalogue) -> None:
     covid = browse.patient_choices(catalogue, "covid", "all")
-    assert covid and all(p.startswith("cohen-") for p in covid)
+    assert {p.split("-")[0] for p in covid} == {"cohen", "figure1", "actualmed"}
+    assert all(p.startswith("cohen-") for p in browse.patient_choices(catalogue, "covid", "cohen"))
     assert browse.patient_choices(catalogue, "covid", "kermany") == []
     assert len(browse.patient_choices(catalogue, "all", "all")) == catalogue["patient_id"].nunique()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 import time
 from pathlib import Path
 
@@ -110,12 +112,52 @@ def test_every_notebook_is_in_the_toc() -> None:
 
 # --- Smoke run (slow) -------------------------------------------------------------------------
 
+SOLUTIONS_DROPDOWN = ":::{dropdown} Solutions"
+PYTHON_BLOCK = re.compile(r"^([ \t]*)```python\n(.*?)^\1```", re.DOTALL | re.MULTILINE)
+
+
+def solution_blocks(notebook: nbformat.NotebookNode) -> list[str]:
+    """The ```python blocks of the chapter's Solutions dropdown, dedented."""
+    blocks = []
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown" and SOLUTIONS_DROPDOWN in cell.source:
+            solutions = cell.source.split(SOLUTIONS_DROPDOWN, 1)[1]
+            blocks += [textwrap.dedent(code) for _, code in PYTHON_BLOCK.findall(solutions)]
+    return blocks
+
+
+def with_solutions_appended(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``notebook`` that runs every solution's code after the chapter, so that a
+    solution calling a renamed function or a module it never imports fails the smoke run."""
+    copy = nbformat.from_dict(notebook)
+    for number, code in enumerate(solution_blocks(notebook), start=1):
+        copy.cells.append(
+            nbformat.v4.new_code_cell(
+                f"# Solutions dropdown, code block {number}\n{code}",
+                metadata={"tags": ["solution"]},
+            )
+        )
+    return copy
+
+
+def test_solution_blocks_are_found() -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell(
+            "1. not code\n\n```python\nignored()\n```\n\n"
+            f"{SOLUTIONS_DROPDOWN}\n1. Do this:\n\n   ```python\n   x = 1\n   if x:\n"
+            "       print(x)\n   ```\n\n   text\n:::"
+        )
+    ]
+    assert solution_blocks(notebook) == ["x = 1\nif x:\n    print(x)\n"]
+
 
 @pytest.mark.notebook
 def test_notebook_runs_with_smoke_profile(
     toc_notebook: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Run the whole chapter with papermill, as CI and a reader with PROFILE="smoke" would."""
+    """Run the whole chapter with papermill, as CI and a reader with PROFILE="smoke" would,
+    followed by the code of its solutions (:func:`with_solutions_appended`)."""
     import papermill
 
     monkeypatch.setenv("COVIDLAB_PROFILE", "smoke")
@@ -123,10 +165,12 @@ def test_notebook_runs_with_smoke_profile(
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     executed = ARTIFACTS_DIR / toc_notebook.name
 
+    source = ARTIFACTS_DIR / f"{toc_notebook.stem}.with-solutions.ipynb"
+    nbformat.write(with_solutions_appended(nbformat.read(toc_notebook, as_version=4)), source)
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(toc_notebook),
+            str(source),
             str(executed),
             parameters={"PROFILE": "smoke"},
             kernel_name="python3",
@@ -149,3 +193,4 @@ def test_notebook_runs_with_smoke_profile(
         f"The executed copy is kept at {executed}"
     )
     executed.unlink()
+    source.unlink()

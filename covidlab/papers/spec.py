@@ -4,14 +4,10 @@ headline result, ambiguities and choices, and reporting checklist."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from covidlab.architectures import Head
-
-if TYPE_CHECKING:
-    import keras
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,10 +162,3 @@ class PaperSpec:
                 f"{self.short_name} has no model {name!r}; choose from {list(self.models)}"
             )
         return self.models[name]
-
-    def build_model(self, model_name: str | None = None, **options) -> keras.Model:
-        """Temporary: ``covidlab.models.build_paper_model(self, ...)``, kept until
-        ``covidlab.benchmark`` calls that (the only caller left)."""
-        from covidlab.models import build_paper_model
-
-        return build_paper_model(self, model_name, **options)
