@@ -177,7 +177,7 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
     assert board.loc[1, "external"] == pytest.approx(
         (outside["sensitivity"] + outside["specificity"]) / 2
     )
-    assert set(external_chapter.external_table(results).index.get_level_values("test set")) == {
+    assert set(external_chapter.external_table(results).index.get_level_values("test")) == {
         "internal",
         "external",
     }

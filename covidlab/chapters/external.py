@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from covidlab import external_set
+from covidlab import external_set, papers
 
 
 def group_table(external: pd.DataFrame) -> pd.DataFrame:
@@ -21,6 +21,11 @@ def group_table(external: pd.DataFrame) -> pd.DataFrame:
         label=("label", "first"), source=("source", "first"), images=("path", "size")
     )
     return table.assign(licence=licences).reset_index()
+
+
+def _paper(record: dict) -> str:
+    """The paper's short name (the backbone is in chapter 11's tables), for narrow tables."""
+    return papers.get(record["paper"]).short_name
 
 
 def _interval(scores: dict, name: str) -> str:
@@ -44,24 +49,24 @@ def external_table(results: dict) -> pd.DataFrame:
     for record in results["results"]:
         internal = external_set.internal_covid_vs_normal(record["confusion"], results["classes"])
         for test, scores in (("internal", internal), ("external", record["external"])):
-            rows[(record["method"], test)] = {
-                "COVID-19 sensitivity": _interval(scores, "sensitivity"),
-                "specificity (normal)": _interval(scores, "specificity"),
+            rows[(_paper(record), test)] = {
+                "sensitivity": _interval(scores, "sensitivity"),
+                "specificity": _interval(scores, "specificity"),
             }
     table = pd.DataFrame(rows).T
-    table.index.names = ["method", "test set"]
+    table.index.names = ["method", "test"]
     return table
 
 
 def external_group_table(results: dict) -> pd.DataFrame:
     """What each method answered for the images of each external group (counts per class)."""
     frames = {
-        record["method"]: pd.DataFrame(record["external"]["by_group"])
+        _paper(record): pd.DataFrame(record["external"]["by_group"])
         .T.sort_index()
         .rename(columns=lambda name: f"said {name}")
         for record in results["results"]
     }
-    return pd.concat(frames, names=["method", "external group"])
+    return pd.concat(frames, names=["method", "group"])
 
 
 def external_examples(results: dict, n_per_group: int = 3) -> pd.DataFrame:
@@ -76,7 +81,7 @@ def external_examples(results: dict, n_per_group: int = 3) -> pd.DataFrame:
         }
     )
     for record in results["results"]:
-        frame[record["method"]] = record["external"]["predicted"]
+        frame[_paper(record)] = record["external"]["predicted"]
     examples = frame.groupby("group").head(n_per_group).sort_values(["group", "patient"])
     return examples.set_index(["group", "patient"])
 
@@ -87,7 +92,7 @@ def plot_external(results: dict, *, caption: str | None = None):
     from covidlab.viz import add_caption, new_figure
 
     records = results["results"]
-    fig, axes = new_figure(1, 2, figsize=(9, 0.55 * len(records) + 1.9), sharey=True)
+    fig, axes = new_figure(1, 2, figsize=(7.2, 0.5 * len(records) + 1.8), sharey=True)
     y = np.arange(len(records))[::-1]
     for ax, name, title in zip(
         axes[0],
@@ -115,7 +120,7 @@ def plot_external(results: dict, *, caption: str | None = None):
             )
         ax.set_title(title, fontsize=9)
         ax.set_xlim(-0.02, 1.02)
-        ax.set_yticks(y, [r["method"] for r in records], fontsize=8)
+        ax.set_yticks(y, [_paper(r) for r in records], fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncol=2, fontsize=8, frameon=False)
     return add_caption(fig, caption)
