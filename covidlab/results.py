@@ -95,15 +95,14 @@ def profile_results(
     for model, group in pd.DataFrame(jobs).groupby("model", sort=False):
         classes = list(group["classes"].iloc[0])
         confusion = metrics.summed_confusion([np.asarray(cm) for cm in group["confusion"]])
-        correct, total = int(np.trace(confusion)), int(confusion.sum())
-        low, high = metrics.wilson_interval(correct, total)
+        scores = metrics.accuracy_with_interval(confusion)
         row = {
             "model": model,
             "jobs": len(group),
             "folds": ", ".join(str(f) for f in group.get("fold", pd.Series(dtype=object)).dropna()),
-            "test images": total,
-            "accuracy": correct / total,
-            "95 % CI": f"{low:.3f}-{high:.3f}",
+            "test images": scores["n"],
+            "accuracy": scores["accuracy"],
+            "95 % CI": f"{scores['ci_low']:.3f}-{scores['ci_high']:.3f}",
         }
         if positive in classes:
             counts = metrics.one_vs_rest(confusion, classes.index(positive))
