@@ -8,6 +8,7 @@ writes small grey text under the figure saying which profile and data produced i
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from matplotlib.ticker import MaxNLocator
 from covidlab.data import display_name
 from covidlab.images import load_image
 from covidlab.sources import may_show
+
+#: Characters of a small-font caption that fit in one inch of figure width (about 8 pt type).
+CAPTION_CHARS_PER_INCH = 14
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.ndarray]:
@@ -34,9 +38,12 @@ def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, np.nda
 
 
 def add_caption(fig: Figure, caption: str | None) -> Figure:
-    """Write ``caption`` (e.g. the run's profile tag) in small grey text under the figure."""
+    """Write ``caption`` (e.g. the run's profile tag) in small grey text under the figure,
+    wrapped to the figure's width: an unwrapped long caption would widen the saved image and
+    shrink the plot on the page."""
     if caption:
-        fig.supxlabel(caption, fontsize="small", color="grey")
+        width = max(40, int(fig.get_figwidth() * CAPTION_CHARS_PER_INCH))
+        fig.supxlabel(textwrap.fill(caption, width), fontsize="small", color="grey")
     return fig
 
 
