@@ -252,13 +252,10 @@ def run_benchmark(
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    """Write the results as JSON (atomically: a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(results, indent=2))
-    temporary.replace(path)
-    return path
+    """Write the results as JSON, atomically (:func:`covidlab.data.write_file_atomically`)."""
+    from covidlab.data import write_file_atomically
+
+    return write_file_atomically(path, lambda handle: json.dump(results, handle, indent=2))
 
 
 def read_results(path: str | Path) -> dict:

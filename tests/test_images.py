@@ -8,24 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from manifests import manifest as _manifest
 from PIL import Image
 
 from covidlab import data, images, synthetic
 
 CLASSES = ["covid", "normal", "bacterial", "viral"]
-
-
-def _manifest(paths, labels, patients=None) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "path": [str(p) for p in paths],
-            "label": labels,
-            "patient_id": patients
-            if patients is not None
-            else [f"p{i}" for i in range(len(paths))],
-            "source": "test",
-        }
-    )
 
 
 def _write(path, array, mode):

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from manifests import patient_manifest as _patient_manifest
 
 from covidlab import leakage
-
-
-def _patient_manifest(n_patients=20, per_patient=3):
-    rows = []
-    for p in range(n_patients):
-        for i in range(per_patient):
-            rows.append(
-                {
-                    "path": f"/x/{p}_{i}.png",
-                    "label": "covid" if p % 2 else "other",
-                    "patient_id": f"p{p}",
-                    "source": "t",
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def test_leakage_experiment_shows_memorisation_gap():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from manifests import patient_manifest as _patient_manifest
 from PIL import Image
 
 from covidlab import images, leakage, metrics
@@ -84,21 +85,6 @@ def test_small_cnn_shapes():
     out = model(np.zeros((2, 32, 32, 3), np.float32)).numpy()
     assert out.shape == (2, 3)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
-
-
-def _patient_manifest(n_patients=20, per_patient=3):
-    rows = []
-    for p in range(n_patients):
-        for i in range(per_patient):
-            rows.append(
-                {
-                    "path": f"/x/{p}_{i}.png",
-                    "label": "covid" if p % 2 else "other",
-                    "patient_id": f"p{p}",
-                    "source": "t",
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def test_grouped_cv_predict_never_sees_the_patient():
