@@ -31,6 +31,12 @@ def data_dir() -> Path:
     return Path.home() / "covidlab-data"
 
 
+def decoded_cache_dir() -> Path:
+    """Where decoded, resized images are kept between runs (:func:`covidlab.images.decoded_images`):
+    ``<data_dir>/cache/decoded``. Safe to delete at any time."""
+    return data_dir() / "cache" / "decoded"
+
+
 def shared_data_dir() -> Path | None:
     """The small real-data folder shipped beside the project, or None when absent.
 

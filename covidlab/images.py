@@ -1,9 +1,11 @@
 """Images: the loaders (one decode and resize for training, plots and Grad-CAM) and
 statistics of image files that carry no disease.
 
-:func:`make_dataset` turns a manifest into a ``tf.data`` pipeline; :func:`load_image` loads
-one image with the same TensorFlow decode and resize, so what a figure shows is what the
-model saw. :func:`check_image` finds files the loaders would fail on. The statistics
+:func:`make_dataset` turns a manifest into a ``tf.data`` pipeline over images decoded and
+resized once by :func:`decoded_images`, which keeps them on disk for every later fold,
+backbone and run; :func:`load_image` loads one image with the same TensorFlow decode and
+resize, so what a figure shows is what the model saw. :func:`check_image` finds files the
+loaders would fail on. The statistics
 (:func:`image_statistics_table`: size, format and intensity) let chapters look for what else
 than the disease tells images apart (a source's file format, black padding, page margins).
 
@@ -12,7 +14,11 @@ TensorFlow is imported inside the loaders only: reading statistics stays quick t
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -84,10 +90,10 @@ def load_image(
     image_size: int | Sequence[int],
     resize: str = "stretch",
 ) -> np.ndarray:
-    """Load one image as a float32 ``(height, width, 3)`` array in [0, 255].
+    """Load one image as a float32 ``(height, width, 3)`` array of whole numbers in [0, 255].
 
-    Decoded and resized by the same TensorFlow code as :func:`make_dataset`, so a plot or a
-    Grad-CAM map shows exactly the pixels the model was tested on.
+    Decoded, resized and rounded by the same TensorFlow code as :func:`make_dataset`, so a
+    plot or a Grad-CAM map shows exactly the pixels the model was tested on.
 
     Parameters
     ----------
@@ -107,14 +113,14 @@ def load_image(
     _check_resize(resize)
     height, width = size_pair(image_size)
     path = os.fspath(path)
-    _check_image_file(path)
+    how = _how_to_decode(path, height, width, resize)
     import tensorflow as tf
 
     try:
-        image = _decode_to_rgb(tf.io.read_file(path))
+        image = _loader(height, width, resize)(path, how)
     except tf.errors.OpError as error:
         raise ImageDecodeError(path, f"not a readable image ({error.message})") from error
-    return _resized(image, height, width, resize).numpy()
+    return image.numpy().astype(np.float32)
 
 
 def _open_image(path: str | os.PathLike) -> Image.Image:
@@ -165,56 +171,236 @@ def check_image(path: str | os.PathLike, *, decode: bool = True) -> None:
             raise ImageDecodeError(path, f"not a readable image ({error})") from error
 
 
-def _check_image_file(path: str) -> None:
-    """Raise ImageDecodeError unless ``path`` starts like an image TensorFlow decodes and is
-    no larger than :data:`MAX_IMAGE_PIXELS` (read from its header; nothing is decoded)."""
+# How a file is decoded: the branch of _decode_and_resize, chosen from its header.
+_PNG_8_BIT, _PNG_16_BIT, _OTHER = 0, 1, 2
+#: libjpeg decodes a JPEG at 1/1, 1/2, 1/4 or 1/8 of its size by scaling its 8x8 blocks
+#: (``tf.io.decode_jpeg(ratio=...)``); branches 3 to 6.
+_JPEG_RATIOS = (1, 2, 4, 8)
+
+
+def _how_to_decode(path: str, height: int, width: int, resize: str) -> int:
+    """The decode branch for ``path``, read from its header, or :class:`ImageDecodeError`.
+
+    Refuses files that do not start like a PNG, JPEG, GIF or BMP, and images larger than
+    :data:`MAX_IMAGE_PIXELS`, before any pixel is decoded. An 8-bit PNG is decoded as 8 bits
+    (half the work of 16); a JPEG at the smallest scale that still has at least as many pixels
+    as the resized image needs (Pillow's ``draft`` makes the same choice), which saves most
+    of the work for a 2,000-pixel radiograph resized to 224.
+    """
     try:
         with open(path, "rb") as handle:
-            header = handle.read(8)
+            header = handle.read(26)
     except FileNotFoundError:
         raise ImageDecodeError(path, "file not found") from None
     if not header:
         raise ImageDecodeError(path, "the file is empty (0 bytes)")
     if not any(header.startswith(magic) for magic in _MAGIC_BYTES):
-        raise ImageDecodeError(path, f"not a PNG or JPEG file (it starts with {header!r})")
-    _open_image(path).close()
+        raise ImageDecodeError(path, f"not a PNG or JPEG file (it starts with {header[:8]!r})")
+    with _open_image(path) as image:
+        file_width, file_height = image.size
+    if header.startswith(_PNG_SIGNATURE):
+        # IHDR is the first chunk: length, "IHDR", width, height, then the bit depth (byte 24)
+        return _PNG_16_BIT if len(header) > 24 and header[24] == 16 else _PNG_8_BIT
+    if not header.startswith(b"\xff\xd8\xff"):
+        return _OTHER
+    scale_x, scale_y = width / file_width, height / file_height
+    if resize == "pad":  # the image fills the box in one direction only
+        scale_x = scale_y = min(scale_x, scale_y)
+    ratio = max(
+        r
+        for r in _JPEG_RATIOS
+        if -(-file_width // r) >= scale_x * file_width
+        and -(-file_height // r) >= scale_y * file_height
+    )
+    return _OTHER + 1 + _JPEG_RATIOS.index(ratio)
 
 
-def _decode_to_rgb(contents: tf.Tensor) -> tf.Tensor:
-    """Decode PNG (8/16-bit) or JPEG bytes to a float32 HxWx3 tensor in [0, 255]."""
+def _decode_and_resize(
+    contents: tf.Tensor, how: tf.Tensor | int, height: int, width: int, resize: str
+) -> tf.Tensor:
+    """Decode image bytes and resize them: a uint8 ``(height, width, 3)`` tensor.
+
+    ``how`` is the branch :func:`_how_to_decode` chose. 16-bit PNGs keep their precision until
+    after the resize: decoded at 16 bits each 8-bit value is repeated in both bytes
+    (v * 257), so one division by 257 gives [0, 255]. Gray images are resized as one channel
+    and repeated into three afterwards (the same pixels, a third of the work). The resize is
+    antialiased; the result is rounded to whole grey levels, the form in which
+    :func:`decoded_images` keeps images on disk.
+    """
     import tensorflow as tf
 
-    def decode_png() -> tf.Tensor:
-        # Decoding at 16 bits repeats each 8-bit value in both bytes (v * 257), so one
-        # division by 257 gives [0, 255] for 8-bit and 16-bit PNGs alike.
-        image = tf.io.decode_png(contents, channels=0, dtype=tf.uint16)
-        return tf.cast(image, tf.float32) / 257.0
+    def png_8_bit() -> tf.Tensor:
+        return tf.cast(tf.io.decode_png(contents, channels=0), tf.float32)
 
-    def decode_other() -> tf.Tensor:
+    def png_16_bit() -> tf.Tensor:
+        return tf.cast(tf.io.decode_png(contents, channels=0, dtype=tf.uint16), tf.float32) / 257.0
+
+    def other() -> tf.Tensor:
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
         return tf.cast(image, tf.float32)
 
-    is_png = tf.equal(tf.strings.substr(contents, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
-    image = tf.cond(is_png, decode_png, decode_other)
+    def jpeg(ratio: int):
+        return lambda: tf.cast(tf.io.decode_jpeg(contents, channels=0, ratio=ratio), tf.float32)
 
-    def gray_to_rgb() -> tf.Tensor:
-        gray = tf.ensure_shape(image[..., :1], [None, None, 1])
-        return tf.image.grayscale_to_rgb(gray)
-
-    # 1 (gray) or 2 (gray + alpha) channels -> RGB; 3 or 4 (RGBA) -> RGB without alpha.
-    image = tf.cond(tf.shape(image)[-1] < 3, gray_to_rgb, lambda: image[..., :3])
-    return tf.ensure_shape(image, [None, None, 3])
-
-
-def _resized(image: tf.Tensor, height: int, width: int, resize: str) -> tf.Tensor:
-    """Resize a decoded image as every loader does: stretched or padded, kept in [0, 255]."""
-    import tensorflow as tf
-
+    branches = [png_8_bit, png_16_bit, other, *(jpeg(ratio) for ratio in _JPEG_RATIOS)]
+    image = tf.switch_case(tf.cast(how, tf.int32), branches)
+    # 1 (gray) or 2 (gray + alpha) channels -> gray; 3 or 4 (RGBA) -> RGB without alpha.
+    image = tf.cond(tf.shape(image)[-1] < 3, lambda: image[..., :1], lambda: image[..., :3])
+    # Shrink by a whole factor first, averaging k x k blocks, while the image stays at least
+    # twice the output size: the antialiased resize that follows then filters a few times
+    # fewer pixels (Pillow's ``reducing_gap=2``, "indistinguishable from fair resampling").
+    shape = tf.shape(image)
+    k = tf.maximum(tf.minimum(shape[0] // (2 * height), shape[1] // (2 * width)), 1)
+    image = tf.cond(
+        k > 1,
+        lambda: tf.image.resize(image, (-(-shape[0] // k), -(-shape[1] // k)), method="area"),
+        lambda: image,
+    )
     if resize == "stretch":
         image = tf.image.resize(image, (height, width), antialias=True)
-    else:
-        image = tf.image.resize_with_pad(image, height, width, antialias=True)
-    return tf.clip_by_value(image, 0.0, 255.0)
+    else:  # tf.image.resize_with_pad, with the scaled size rounded rather than cut down in
+        # float32 (which made 60 * (30 / 30) come out 59 inside a graph)
+        shape = tf.cast(tf.shape(image)[:2], tf.float64)
+        scale = tf.minimum(height / shape[0], width / shape[1])
+        inner = tf.cast(tf.round(shape * scale), tf.int32)
+        inner = tf.clip_by_value(inner, 1, tf.constant([height, width]))
+        image = tf.image.resize(image, inner, antialias=True)
+        top, left = (height - inner[0]) // 2, (width - inner[1]) // 2
+        image = tf.image.pad_to_bounding_box(image, top, left, height, width)
+    image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
+    image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
+    return tf.ensure_shape(image, [height, width, 3])
+
+
+@functools.lru_cache(maxsize=16)
+def _loader(height: int, width: int, resize: str):
+    """``(path, how) -> uint8 image`` as a TensorFlow graph, traced once per size and mode."""
+    import tensorflow as tf
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32)],
+        reduce_retracing=True,
+    )
+    def load(path, how):
+        return _decode_and_resize(tf.io.read_file(path), how, height, width, resize)
+
+    return load
+
+
+#: Bump when :func:`_decode_and_resize` changes, so images cached by an older version are not
+#: reused.
+DECODER_VERSION = 1
+
+
+def decoded_images(
+    paths: Sequence[str | os.PathLike],
+    image_size: int | Sequence[int],
+    resize: str = "stretch",
+    *,
+    cache: bool | str | os.PathLike = True,
+) -> np.ndarray:
+    """Every image of ``paths`` decoded and resized once: a uint8 ``(n, height, width, 3)`` array.
+
+    With ``cache`` (the default folder :func:`covidlab.config.decoded_cache_dir`, or a folder
+    given here) each resized image is also kept on disk, one ``.npy`` file per image keyed by
+    the file (path, size, modification time), the output size, the resize mode and
+    :data:`DECODER_VERSION`. Every fold, every backbone and every later run that asks for the
+    same image at the same size then reads it instead of decoding it again, whatever subset
+    and order it asks for; a changed file gets a new key. Files are written atomically (a
+    temporary name, then a rename), so runs sharing the folder do not damage each other.
+    Delete the folder at any time to reclaim the space.
+
+    Missing images are decoded in parallel by ``tf.data`` (:func:`_decode_and_resize`).
+
+    Raises
+    ------
+    ImageDecodeError
+        When a file is missing, empty, not a PNG/JPEG, or larger than
+        :data:`MAX_IMAGE_PIXELS` (from its header), or when its data cannot be decoded.
+    """
+    _check_resize(resize)
+    height, width = size_pair(image_size)
+    paths = [os.fspath(path) for path in paths]
+    result = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+    folder = None
+    if cache is not False:
+        from covidlab.config import decoded_cache_dir
+
+        folder = decoded_cache_dir() if cache is True else Path(cache)
+        folder.mkdir(parents=True, exist_ok=True)
+    stored = [
+        None if folder is None else folder / f"{_cache_key(path, height, width, resize)}.npy"
+        for path in paths
+    ]
+    missing = []
+    for index, file in enumerate(stored):
+        if file is None or not _read_cached(file, result, index):
+            missing.append(index)
+    if not missing:
+        return result
+    hows = [_how_to_decode(paths[index], height, width, resize) for index in missing]
+
+    import tensorflow as tf
+
+    hows = np.asarray(hows, dtype=np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices(([paths[i] for i in missing], hows))
+    dataset = dataset.map(
+        _loader(height, width, resize), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    position = 0
+    try:
+        for batch in dataset.batch(64).prefetch(1):
+            for image in batch.numpy():
+                index = missing[position]
+                result[index] = image
+                if folder is not None:
+                    _write_cached(stored[index], image)
+                position += 1
+    except tf.errors.OpError as error:  # a whole batch failed: find the image that did
+        load = _loader(height, width, resize)
+        for index, how in zip(missing[position:], hows[position:], strict=True):
+            try:
+                load(paths[index], how)
+            except tf.errors.OpError as image_error:
+                reason = f"not a readable image ({image_error.message.splitlines()[0]})"
+                raise ImageDecodeError(paths[index], reason) from error
+        raise
+    return result
+
+
+def _cache_key(path: str, height: int, width: int, resize: str) -> str:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        raise ImageDecodeError(path, "file not found") from None
+    identity = (
+        f"{DECODER_VERSION}|{height}x{width}|{resize}|"
+        f"{os.path.realpath(path)}|{status.st_size}|{status.st_mtime_ns}"
+    )
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
+
+
+def _read_cached(file: Path, result: np.ndarray, index: int) -> bool:
+    """Copy a cached image into ``result[index]``; False when absent or unreadable."""
+    try:
+        image = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    if image.shape != result.shape[1:] or image.dtype != np.uint8:
+        return False
+    result[index] = image
+    return True
+
+
+def _write_cached(file: Path, image: np.ndarray) -> None:
+    temporary = file.with_name(f".{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            np.save(handle, image, allow_pickle=False)
+        os.replace(temporary, file)
+    except OSError:  # a full or read-only disk costs the cache, not the run
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
 
 
 def make_dataset(
@@ -226,14 +412,16 @@ def make_dataset(
     batch_size: int = 32,
     shuffle: bool = False,
     seed: int = 0,
-    cache: bool = True,
+    cache: bool | str | os.PathLike = True,
     repeat: bool = False,
 ) -> tf.data.Dataset:
     """A ``tf.data.Dataset`` of ``(images, one_hot_labels)`` batches from a manifest.
 
     Each file is read, decoded (PNG 8/16-bit or JPEG; gray, gray+alpha, RGB, RGBA), turned
-    into 3 channels, resized and returned as float32 in [0, 255]. The model applies its own
-    ``preprocess_input``; nothing is normalised here.
+    into 3 channels, resized and rounded, once (:func:`decoded_images`); the images are held
+    in memory as uint8 (``n x height x width x 3`` bytes: 150 KB an image at 224 px) and
+    served as float32 in [0, 255]. The model applies its own ``preprocess_input``; nothing is
+    normalised here.
 
     Parameters
     ----------
@@ -253,8 +441,9 @@ def make_dataset(
         Shuffle the whole set, differently at every epoch, starting from ``seed``.
     seed : int
         Seed of the shuffle.
-    cache : bool
-        Keep decoded, resized images in memory after the first epoch.
+    cache : bool or folder
+        Keep the decoded images on disk for later runs (see :func:`decoded_images`); False
+        decodes them again every time.
     repeat : bool
         Repeat forever (then pass ``steps_per_epoch`` to ``fit``).
 
@@ -263,35 +452,28 @@ def make_dataset(
     ValueError
         When a label is not in ``classes`` (naming it).
     ImageDecodeError
-        When a file is missing, empty, not a PNG/JPEG, or larger than
-        :data:`MAX_IMAGE_PIXELS` (from its header). A file whose data is damaged further in
-        fails during iteration with TensorFlow's error; ``check_image`` names it.
+        When a file is missing, empty, not a PNG/JPEG, larger than :data:`MAX_IMAGE_PIXELS`
+        or damaged (naming it).
     """
     _check_resize(resize)
-    height, width = size_pair(image_size)
     manifest = validate_manifest(manifest)
     if manifest.empty:
         raise ValueError("The manifest has no rows; there is nothing to load.")
     indices = labels_to_indices(manifest["label"], classes)
-    paths = manifest["path"].tolist()
-    for path in paths:
-        _check_image_file(path)
+    pixels = decoded_images(manifest["path"].tolist(), image_size, resize, cache=cache)
 
     import tensorflow as tf
 
-    def load(path: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        image = _resized(_decode_to_rgb(tf.io.read_file(path)), height, width, resize)
-        return image, tf.one_hot(index, len(classes), dtype=tf.float32)
+    def to_model_input(images: tf.Tensor, index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.cast(images, tf.float32), tf.one_hot(index, len(classes), dtype=tf.float32)
 
-    dataset = tf.data.Dataset.from_tensor_slices((paths, indices))
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        dataset = dataset.cache()
+    dataset = tf.data.Dataset.from_tensor_slices((pixels, indices))
     if shuffle:
-        dataset = dataset.shuffle(max(len(paths), 1), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(pixels), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 #: Numeric columns of :func:`image_statistics` used as classifier features.

@@ -3,6 +3,8 @@ and the image statistics."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +270,101 @@ def test_shared_sample_loads_through_make_dataset(shared_data):
     assert 0 <= batch.min() and batch.max() <= 255 and batch.std() > 10
     first = images.load_image(few["path"].iloc[0], (64, 64), resize="pad")
     np.testing.assert_allclose(batch[0], first, atol=1e-2)
+
+
+# ---------------------------------------------------------------- decoded_images: decode once
+
+
+def _gray_files(folder: Path, count: int, size=(40, 50)) -> list[str]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for index in range(count):
+        path = folder / f"image{index}.png"
+        Image.fromarray(rng.integers(0, 256, size, dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_decoded_images_are_kept_on_disk_and_read_back_in_any_order(tmp_path, monkeypatch):
+    paths = _gray_files(tmp_path, 5)
+    cache = tmp_path / "cache"
+    first = images.decoded_images(paths, (16, 20), cache=cache)
+    assert first.shape == (5, 16, 20, 3) and first.dtype == np.uint8
+    assert len(list(cache.glob("*.npy"))) == 5 and not list(cache.glob(".*"))
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again although the images are cached")
+
+    monkeypatch.setattr(images, "_how_to_decode", no_decoding)
+    again = images.decoded_images([paths[3], paths[0]], (16, 20), cache=cache)
+    np.testing.assert_array_equal(again, first[[3, 0]])
+    # another size or resize mode is another image
+    with pytest.raises(AssertionError, match="decoded again"):
+        images.decoded_images(paths[:1], (16, 16), cache=cache)
+    with pytest.raises(AssertionError, match="decoded again"):
+        images.decoded_images(paths[:1], (16, 20), "pad", cache=cache)
+
+
+def test_a_changed_file_or_a_damaged_cache_file_is_decoded_again(tmp_path):
+    paths = _gray_files(tmp_path, 2)
+    cache = tmp_path / "cache"
+    before = images.decoded_images(paths, 8, cache=cache)
+    Image.fromarray(np.full((40, 50), 7, np.uint8)).save(paths[0])
+    os.utime(paths[0], ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    after = images.decoded_images(paths, 8, cache=cache)
+    np.testing.assert_array_equal(after[0], 7)
+    np.testing.assert_array_equal(after[1], before[1])
+    for file in cache.glob("*.npy"):
+        file.write_bytes(file.read_bytes()[:20])  # cut short
+    np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=cache), after)
+
+
+def test_without_cache_nothing_is_written(tmp_path, monkeypatch):
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    paths = _gray_files(tmp_path, 2)
+    with_cache = images.decoded_images(paths, 8)
+    assert len(list((tmp_path / "data" / "cache" / "decoded").glob("*.npy"))) == 2
+    np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=False), with_cache)
+    images.decoded_images(_gray_files(tmp_path / "data", 1), 8, cache=False)
+    assert len(list((tmp_path / "data" / "cache" / "decoded").glob("*.npy"))) == 2
+
+
+def test_runs_sharing_the_cache_at_once_get_the_same_images(tmp_path):
+    paths = _gray_files(tmp_path, 12)
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda _: images.decoded_images(paths, (16, 20), cache=cache), range(4))
+        )
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+    assert len(list(cache.glob("*.npy"))) == 12 and not list(cache.glob(".*"))
+
+
+def test_a_damaged_image_is_named(tmp_path):
+    paths = _gray_files(tmp_path, 2)
+    Path(paths[1]).write_bytes(Path(paths[1]).read_bytes()[:60])  # header intact, data cut
+    with pytest.raises(images.ImageDecodeError, match=r"image1\.png"):
+        images.decoded_images(paths, 8, cache=tmp_path / "cache")
+
+
+def _smooth(height: int, width: int) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return 30 + 200 * (0.5 + 0.5 * np.sin(x / width * 6) * np.cos(y / height * 4))
+
+
+@pytest.mark.parametrize("size", [(64, 64), (100, 30)])
+def test_large_jpeg_and_16_bit_png_shrink_like_a_full_resize(tmp_path, size):
+    """A JPEG decoded at 1/8 or 1/4 of its size, and a 16-bit PNG reduced by whole blocks
+    first, give what Pillow's antialiased resize of the full image gives."""
+    pixels = _smooth(1200, 900)
+    jpeg, png16 = tmp_path / "big.jpg", tmp_path / "big16.png"
+    Image.fromarray(pixels.astype(np.uint8)).save(jpeg, quality=95)
+    Image.fromarray((pixels * 257).astype(np.uint16)).save(png16)
+    assert images._how_to_decode(str(jpeg), *size, "stretch") > images._OTHER + 1  # scaled
+    expected = np.asarray(
+        Image.fromarray(pixels.astype(np.float32)).resize(size[::-1], Image.BILINEAR)
+    )
+    for path in (jpeg, png16):
+        difference = np.abs(images.load_image(path, size)[..., 0] - expected)
+        assert difference.max() < 4 and difference.mean() < 1, (path.name, difference.mean())
