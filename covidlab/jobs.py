@@ -103,6 +103,68 @@ def split_for(job: Job, manifest: pd.DataFrame, config: RunConfig):
     return data.kfold_splits(manifest, config.n_splits, seed=config.seed)[job.fold - 1]
 
 
+def train_job(
+    job: Job,
+    manifest: pd.DataFrame,
+    config: RunConfig,
+    *,
+    callbacks: Sequence = (),
+    strategy=None,
+    verbose: int | str = 0,
+):
+    """Train and test one job in memory: ``(RunResult, result)``, ``result`` being the content
+    of its JSON file.
+
+    The job's split (:func:`split_for`) and the paper's model as :func:`covidlab.models.
+    build_paper_model` builds it at the profile's input size and weights. Chapters train
+    through this function (:func:`run_paper`) and so does ``covidlab run`` (:func:`run_job`),
+    so both give the same result for the same profile, data and seed.
+    """
+    from covidlab import models, train
+
+    spec = papers.get(job.paper)
+    train_df, test_df = split_for(job, manifest, config)
+
+    def build():
+        return models.build_paper_model(
+            spec,
+            job.model,
+            input_shape=(*config.image_size, 3),
+            weights=config.weights,
+            num_classes=len(config.classes),
+        )
+
+    run = train.train_and_evaluate(
+        build, train_df, test_df, config, verbose=verbose, callbacks=callbacks, strategy=strategy
+    )
+    result = {
+        "paper": job.paper,
+        "model": job.model,
+        "fold": job.fold,
+        "profile": config.profile,
+        "classes": list(config.classes),
+        "confusion": run.confusion.tolist(),
+        "y_true": run.y_true.tolist(),
+        "y_prob": run.y_prob.tolist(),
+        "history": {key: [float(v) for v in values] for key, values in run.history.items()},
+        "n_train": len(train_df),
+        "n_test": len(test_df),
+        "wall_seconds": run.wall_seconds,
+        "settings": {k: _plain(v) for k, v in dataclasses.asdict(config).items()},
+        "provenance": provenance(manifest, strategy),
+    }
+    return run, result
+
+
+def write_result(out_dir: str | os.PathLike, config: RunConfig, job: Job, result: dict) -> Path:
+    """Write a job's result file (:func:`result_path`) atomically; return its path."""
+    from covidlab.data import write_file_atomically
+
+    return write_file_atomically(
+        result_path(out_dir, config, job), lambda handle: json.dump(result, handle)
+    )
+
+
 def run_job(
     job: Job,
     manifest: pd.DataFrame,
@@ -116,11 +178,10 @@ def run_job(
 
     Returns the existing result without training when the file is there. The training state
     is backed up after each epoch under ``<result>.backup/`` and removed once the result is
-    written; a job killed in between continues from its last epoch when run again.
+    written; a job killed in between continues from its last epoch when run again (the
+    result's history then comes from the epoch log kept beside the backup).
     """
     import keras
-
-    from covidlab import models, train
 
     path = result_path(out_dir, config, job)
     if path.is_file():
@@ -132,39 +193,13 @@ def run_job(
         keras.callbacks.CSVLogger(str(log), append=True),
         keras.callbacks.BackupAndRestore(str(backup / "state")),
     ]
-    spec = papers.get(job.paper)
-    train_df, test_df = split_for(job, manifest, config)
-
-    def build():
-        return models.build_paper_model(
-            spec,
-            job.model,
-            input_shape=(*config.image_size, 3),
-            weights=config.weights,
-            num_classes=len(config.classes),
-        )
-
     started = time.perf_counter()
-    run = train.train_and_evaluate(
-        build, train_df, test_df, config, verbose=verbose, callbacks=callbacks, strategy=strategy
+    _, result = train_job(
+        job, manifest, config, callbacks=callbacks, strategy=strategy, verbose=verbose
     )
-    result = {
-        "paper": job.paper,
-        "model": job.model,
-        "fold": job.fold,
-        "profile": config.profile,
-        "classes": list(config.classes),
-        "confusion": run.confusion.tolist(),
-        "y_true": run.y_true.tolist(),
-        "y_prob": run.y_prob.tolist(),
-        "history": _history(log),
-        "n_train": len(train_df),
-        "n_test": len(test_df),
-        "wall_seconds": time.perf_counter() - started,
-        "settings": {k: _plain(v) for k, v in dataclasses.asdict(config).items()},
-        "provenance": provenance(manifest, strategy),
-    }
-    _write_atomically(path, result)
+    result["history"] = _history(log)
+    result["wall_seconds"] = time.perf_counter() - started
+    write_result(out_dir, config, job, result)
     shutil.rmtree(backup, ignore_errors=True)
     return result
 
@@ -186,6 +221,41 @@ def run_jobs(
         print(f"[{number}/{len(jobs)}] {job.paper} {job.name}: {status}", flush=True)
         results.append(run_job(job, manifest, config, out_dir, strategy=strategy, verbose=verbose))
     return results
+
+
+def run_paper(
+    paper_key: str,
+    manifest: pd.DataFrame,
+    config: RunConfig,
+    *,
+    out_dir: str | os.PathLike | None = None,
+    keep_models: bool = False,
+    verbose: int | str = 0,
+) -> dict:
+    """Every job of ``config`` trained in this process, as a chapter runs them:
+    ``{model name: CVResult}`` for a k-fold paper (folds summed), ``{model name: RunResult}``
+    for a hold-out one.
+
+    Each job goes through :func:`train_job`, as in ``covidlab run``; with ``out_dir`` its
+    result file is written too (the same file ``covidlab run`` writes, so ``covidlab report``
+    reads a chapter's run). ``keep_models=False`` drops each trained model to free memory.
+    """
+    from covidlab import train
+
+    by_model: dict[str, list] = {}
+    for job in plan(paper_key, config):
+        run, result = train_job(job, manifest, config, verbose=verbose)
+        if out_dir is not None:
+            write_result(out_dir, config, job, result)
+        if not keep_models:
+            run.model = None
+        by_model.setdefault(job.model, []).append((run, result["n_train"]))
+    if config.n_splits is None:
+        return {model: runs[0][0] for model, runs in by_model.items()}
+    return {
+        model: train.summarise_folds([run for run, _ in runs], [n for _, n in runs])
+        for model, runs in by_model.items()
+    }
 
 
 def provenance(manifest: pd.DataFrame, strategy=None) -> dict:
@@ -227,13 +297,6 @@ def _history(log: Path) -> dict[str, list[float]]:
 
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
-
-
-def _write_atomically(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(content), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -451,18 +451,30 @@ def cross_validate(
         )
     seed = config.seed if seed is None else seed
     splits = data.kfold_splits(manifest, n_splits, seed=seed)
-    folds, rows = [], []
-    for fold, (train_df, test_df) in enumerate(tqdm(splits, desc="folds", unit="fold"), start=1):
+    folds, n_train = [], []
+    for train_df, test_df in tqdm(splits, desc="folds", unit="fold"):
         result = train_and_evaluate(
             build_model, train_df, test_df, config, verbose=verbose, recalibrate_bn=recalibrate_bn
         )
         if not keep_models:
             result.model = None
         folds.append(result)
-        rows.append(_fold_row(fold, len(train_df), result))
+        n_train.append(len(train_df))
+    return summarise_folds(folds, n_train)
+
+
+def summarise_folds(folds: Sequence[RunResult], n_train: Sequence[int]) -> CVResult:
+    """The :class:`CVResult` of fold results (in fold order; ``n_train``: each fold's number
+    of training images): the per-fold table and the summed confusion matrix."""
+    if not folds:
+        raise ValueError("summarise_folds() got no fold results")
+    rows = [
+        _fold_row(fold, size, result)
+        for fold, (size, result) in enumerate(zip(n_train, folds, strict=True), start=1)
+    ]
     return CVResult(
-        folds=folds,
+        folds=list(folds),
         per_fold=pd.DataFrame(rows),
         summed_confusion=metrics.summed_confusion([f.confusion for f in folds]),
-        class_names=tuple(config.classes),
+        class_names=tuple(folds[0].class_names),
     )

@@ -136,3 +136,37 @@ def test_command_line_errors_are_one_line(tmp_path: Path, capsys):
     assert "hold-out" in capsys.readouterr().err
     assert jobs.main(["report", "soares", "--results", str(tmp_path)]) == 1
     assert "covidlab run soares" in capsys.readouterr().err
+
+
+def test_a_chapter_run_and_covidlab_run_write_the_same_results(tmp_path: Path, monkeypatch):
+    """Chapters train through jobs.run_paper, the command through run_job: same train_job."""
+    import numpy as np
+
+    from covidlab import synthetic, train
+
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    config = profiles.resolve(
+        "aboughazala", "smoke", epochs=2, image_size=(32, 32), max_per_class=6, n_splits=2
+    )
+    manifest = synthetic.synthetic_manifest(
+        tmp_path / "images", config.classes, 6, image_size=(32, 32)
+    )
+    chapter = jobs.run_paper("aboughazala", manifest, config, out_dir=tmp_path / "chapter")
+    command = jobs.run_jobs(
+        jobs.plan("aboughazala", config), manifest, config, tmp_path / "command", verbose=0
+    )
+    cv = chapter["ResNet50"]
+    assert isinstance(cv, train.CVResult) and len(cv.folds) == len(command) == 2
+    assert cv.summed_confusion.tolist() == np.sum([r["confusion"] for r in command], 0).tolist()
+    for result in command:
+        name = f"ResNet50-fold{result['fold']}.json"
+        written = json.loads((tmp_path / "chapter" / "smoke" / "aboughazala" / name).read_text())
+        for key in ("confusion", "y_true", "n_train", "n_test", "settings", "classes"):
+            assert written[key] == result[key], key
+        np.testing.assert_allclose(written["y_prob"], result["y_prob"], atol=1e-5)
+        assert written["history"].keys() == result["history"].keys()
+        np.testing.assert_allclose(written["history"]["loss"], result["history"]["loss"], rtol=1e-5)
+        same = ("manifest_sha256", "tensorflow", "keras", "device")
+        assert {k: written["provenance"][k] for k in same} == {
+            k: result["provenance"][k] for k in same
+        }
