@@ -120,7 +120,7 @@ def run_job(
     """
     import keras
 
-    from covidlab import models, train
+    from covidlab import data, models, train
 
     path = result_path(out_dir, config, job)
     if path.is_file():
@@ -164,7 +164,7 @@ def run_job(
         "settings": {k: _plain(v) for k, v in dataclasses.asdict(config).items()},
         "provenance": provenance(manifest, strategy),
     }
-    _write_atomically(path, result)
+    data.write_file_atomically(path, lambda handle: json.dump(result, handle))
     shutil.rmtree(backup, ignore_errors=True)
     return result
 
@@ -227,13 +227,6 @@ def _history(log: Path) -> dict[str, list[float]]:
 
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
-
-
-def _write_atomically(path: Path, content: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(content), encoding="utf-8")
-    os.replace(temporary, path)
 
 
 # ----------------------------------------------------------------------------------------------
