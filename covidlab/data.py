@@ -9,9 +9,11 @@ flows through the same code. Images are loaded by :mod:`covidlab.images`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -40,6 +42,10 @@ def display_name(name: str) -> str:
 #: Permissions of the files the course writes (manifests, tables, checksums): readable by
 #: everyone, as ``open()`` would create them, not owner-only like ``tempfile.mkstemp``.
 FILE_MODE = 0o644
+
+#: Permissions of the folders :func:`folder_written_atomically` writes, for the same reason
+#: (``tempfile.mkdtemp`` makes them owner-only).
+FOLDER_MODE = 0o755
 
 
 class PatientLeakError(ValueError):
@@ -164,6 +170,38 @@ def write_file_atomically(path: str | os.PathLike, write: Callable[[TextIO], obj
         os.unlink(temp_name)
         raise
     return path
+
+
+@contextlib.contextmanager
+def folder_written_atomically(
+    folder: str | os.PathLike, *, replace: bool = False
+) -> Iterator[Path]:
+    """Fill a folder under a temporary name beside it, renamed to ``folder`` when the block ends.
+
+    Yields the staging folder (``.<name>.partial-*`` in the same parent), so a reader never
+    sees a half-written ``folder``. On an error the staging folder is removed and ``folder``
+    left as it was. If ``folder`` exists when the block ends (another process finished it
+    first), that one is kept and ours removed; with ``replace``, ours takes its place.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.partial-"))
+    try:
+        yield staging
+        os.chmod(staging, FOLDER_MODE)
+        if replace and folder.exists():
+            stale = folder.with_name(f".{folder.name}.stale-{staging.name}")
+            os.replace(folder, stale)
+            os.replace(staging, folder)
+            shutil.rmtree(stale)
+        else:
+            try:
+                staging.rename(folder)
+            except OSError:
+                if not folder.is_dir():
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def class_counts(manifest: pd.DataFrame) -> pd.Series:

@@ -56,7 +56,7 @@ from typing import BinaryIO
 from tqdm.auto import tqdm
 
 from covidlab import config
-from covidlab.data import write_file_atomically
+from covidlab.data import folder_written_atomically, write_file_atomically
 from covidlab.sources import file_sha256, parse_kermany_name
 
 try:  # file locks: Linux, macOS and Colab; on Windows two runs at once are not guarded
@@ -1068,9 +1068,7 @@ def _read_remote_members(url: str, target: Path, per_class: int, progress: bool)
     chosen = choose_demo_members(archive.namelist(), per_class)
     if not chosen:
         raise ArchiveError(f"{remote.url} holds no Kermany chest X-rays; is it ChestXRay2017.zip?")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-    try:
+    with folder_written_atomically(target, replace=True) as scratch:
         for name in tqdm(chosen, desc="Kermany demo images", unit="image", disable=not progress):
             relative = _check_entry(Path(remote.url), name, None)
             _check_zip_method(Path(remote.url), archive.getinfo(name))
@@ -1095,11 +1093,6 @@ def _read_remote_members(url: str, target: Path, per_class: int, progress: bool)
                 "members": len(chosen),
             },
         )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(scratch, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def fetch_demo_pack(

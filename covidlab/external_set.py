@@ -22,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from covidlab import metrics, sources
+from covidlab.data import folder_written_atomically
 from covidlab.download import SOURCES
 
 #: The external groups: (source, label in the source's metadata) -> (course label, group name).
@@ -241,7 +240,8 @@ def harmonise(manifest: pd.DataFrame, out_dir: str | os.PathLike | None = None) 
     burnt-in text), histogram-equalised (exposure and contrast) and resized to
     :data:`HARMONISE_SIDE` pixels square (size and aspect ratio), then saved as PNG (format).
     The copies go to ``out_dir`` (default: ``<data dir>/harmonised/<hash of the file list>``),
-    written to a temporary folder first and renamed into place, so that two runs never read
+    written to a temporary folder first and renamed into place
+    (:func:`covidlab.data.folder_written_atomically`), so that two runs never read
     half-written files; a second call reads them back.
     """
     from covidlab.config import data_dir
@@ -252,17 +252,9 @@ def harmonise(manifest: pd.DataFrame, out_dir: str | os.PathLike | None = None) 
     folder = Path(out_dir) if out_dir is not None else data_dir() / "harmonised" / key
     names = [f"{i:05d}.png" for i in range(len(manifest))]
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-        try:
+        with folder_written_atomically(folder) as staging:
             for path, name in zip(manifest["path"], names, strict=True):
                 _harmonise_one(path).save(staging / name)
-            staging.rename(folder)
-        except OSError:  # another run finished first: its files are the same
-            if not folder.is_dir():
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     out = manifest.copy()
     out["path"] = [str(folder / name) for name in names]
     return out

@@ -24,8 +24,8 @@ or the ``COVIDLAB_PROFILE`` environment variable:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
-import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -394,32 +394,29 @@ def sources_dir(run: RunConfig | str | None = None, *, seed: int = 0) -> Path:
 
 
 def _synthetic(config: RunConfig, out_dir: str | os.PathLike | None) -> pd.DataFrame:
-    from covidlab.data import read_manifest
+    from covidlab.data import folder_written_atomically, read_manifest
     from covidlab.synthetic import synthetic_manifest
 
     n_per_class = config.max_per_class or 8
     height, width = config.image_size
-    if out_dir is not None:
+
+    def write(folder: str | os.PathLike) -> pd.DataFrame:
         return synthetic_manifest(
-            out_dir, config.classes, n_per_class, image_size=(height, width), seed=config.seed
+            folder, config.classes, n_per_class, image_size=(height, width), seed=config.seed
         )
+
+    if out_dir is not None:
+        return write(out_dir)
     name = f"{'-'.join(config.classes)}-{n_per_class}each-{height}x{width}-seed{config.seed}"
     cache = paths.data_dir() / "synthetic" / name
     if (cache / "manifest.csv").is_file():
         return read_manifest(cache / "manifest.csv")
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{name}-"))
-    except OSError:  # read-only data folder: write to a fresh temporary folder instead
-        staging = Path(tempfile.mkdtemp(prefix=f"covidlab-{name}-"))
-        return synthetic_manifest(
-            staging, config.classes, n_per_class, image_size=(height, width), seed=config.seed
-        )
-    synthetic_manifest(
-        staging, config.classes, n_per_class, image_size=(height, width), seed=config.seed
-    )
-    try:  # an atomic rename, so parallel runs never read half-written images
-        staging.rename(cache)
-    except OSError:  # another run got there first; its images are identical
-        shutil.rmtree(staging, ignore_errors=True)
+    try:  # parallel runs never read half-written images (one that finishes first writes the same)
+        with folder_written_atomically(cache) as staging:
+            write(staging)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        # read-only data folder: write to a fresh temporary folder instead
+        return write(tempfile.mkdtemp(prefix=f"covidlab-{name}-"))
     return read_manifest(cache / "manifest.csv")

@@ -102,12 +102,19 @@ def test_per_fold_and_per_class_tables():
 def test_paper_vs_run_puts_table_v_beside_this_run():
     cms = {"4-class": np.eye(4, dtype=int) * 25, "binary": np.array([[1, 9], [0, 90]])}
     table = chapter.paper_vs_run(cms, run="test")
-    assert table.loc["4-class", "accuracy (paper)"] == 89.6
-    assert table.loc["4-class", "accuracy (ours)"] == 100.0
-    assert table.loc["4-class", "paper in CI"] == "no"  # 100/100 correct: CI 96.3-100
-    assert table.loc["binary", "recall (ours)"] == 10.0  # COVID-19 sensitivity 1/10
-    assert table.loc["binary", "test images"] == 100
-    assert table.loc["binary", "run"] == "test"
+    assert list(table.index) == ["4-class", "binary"]  # the tasks this run trained, in order
+    assert list(table.columns.unique(0)) == ["paper", "this run (test)"]
+    paper, ours = table["paper"], table["this run (test)"]
+    assert list(paper.columns) == coronet.METRICS
+    assert paper.loc["4-class", "accuracy"] == 89.6
+    assert ours.loc["4-class", "accuracy"] == 100.0
+    assert ours.loc["4-class", "accuracy 95% CI"] == "96.3-100.0"
+    assert ours.loc["4-class", "paper in CI"] == "no"  # 100/100 correct: CI 96.3-100
+    assert ours.loc["binary", "recall"] == 10.0  # COVID-19 sensitivity 1/10
+    assert paper.loc["binary", "recall"] == 99.3
+    assert ours.loc["binary", "test images"] == 100
+    close = chapter.paper_vs_run({"3-class": np.array([[9, 1, 0], [0, 9, 1], [0, 0, 10]])})
+    assert close.loc["3-class", ("this run", "paper in CI")] == "yes"  # 28/30: CI 79-98 %
 
 
 def test_fine_tune_epochs_keep_the_paper_profile_ratio():

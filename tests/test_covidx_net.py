@@ -70,21 +70,32 @@ def test_the_papers_f1_scores_are_one_misclassified_normal_image():
     assert (round(low, 2), round(high, 2)) == (0.6, 0.98)
 
 
-def test_paper_vs_run_reads_the_confusion_matrices():
+def test_paper_vs_run_puts_the_papers_claims_beside_the_confusion_matrices():
     table = chapter.paper_vs_run(
         {"VGG19": np.array([[4, 1], [0, 5]]), "InceptionV3": np.array([[0, 5], [0, 5]])},
         {"VGG19": {"total": 10, "trainable": 8}, "InceptionV3": {"total": 3, "trainable": 1}},
         run="test",
     )
-    assert table.loc["VGG19", "accuracy"] == pytest.approx(0.9)
-    assert table.loc["VGG19", "95% CI"] == "0.60-0.98"
-    assert table.loc["VGG19", "balanced accuracy"] == pytest.approx((4 / 5 + 5 / 5) / 2)
-    assert table.loc["InceptionV3", "balanced accuracy"] == 0.5  # one class for everything
-    assert table.loc["InceptionV3", "f1 normal"] == 0.0  # no normal image predicted
-    assert table.loc["InceptionV3", "predicted covid"] == 10
-    assert table.loc["VGG19", "predicted covid"] == 6
-    assert table.loc["InceptionV3", "trainable"] == 1
-    assert "worst" in table.loc["InceptionV3", "paper (text)"]
+    assert list(table.index) == ["VGG19", "InceptionV3"]  # the trained models only
+    assert list(table.columns.unique(0)) == ["paper", "this run (test)"]
+    paper, ours = table["paper"], table["this run (test)"]
+    assert ours.loc["VGG19", "accuracy"] == pytest.approx(0.9)
+    assert ours.loc["VGG19", "95% CI"] == "0.60-0.98"
+    assert ours.loc["VGG19", "balanced accuracy"] == pytest.approx((4 / 5 + 5 / 5) / 2)
+    assert ours.loc["InceptionV3", "balanced accuracy"] == 0.5  # one class for everything
+    assert ours.loc["InceptionV3", "f1 normal"] == 0.0  # no normal image predicted
+    assert ours.loc["InceptionV3", "predicted covid"] == 10
+    assert ours.loc["VGG19", "predicted covid"] == 6
+    assert ours.loc["InceptionV3", "trainable"] == 1
+    # the paper's F1 for its best model is this matrix's, rounded (Abstract and Section 3)
+    assert paper.loc["VGG19", "f1 normal"] == round(ours.loc["VGG19", "f1 normal"], 2) == 0.89
+    assert paper.loc["VGG19", "f1 covid"] == round(ours.loc["VGG19", "f1 covid"], 2) == 0.91
+    assert paper.loc["InceptionV3", "f1 normal"] == ""  # the text gives no number for it
+    assert "worst" in paper.loc["InceptionV3", "what the text says"]
+    assert not table.isna().any().any()
+    unlabelled = chapter.paper_vs_run({"VGG19": np.array([[4, 1], [0, 5]])})
+    assert list(unlabelled.columns.unique(0)) == ["paper", "this run"]
+    assert "parameters" not in unlabelled["this run"]
 
 
 def test_demo_data_tops_up_the_normal_class_with_stand_ins_of_the_same_kinds(shared_data):

@@ -102,6 +102,49 @@ def test_written_manifests_are_readable_by_everyone(tmp_path):
     assert csv_path.stat().st_mode & 0o777 == 0o644
 
 
+# ---------------------------------------------------------------- folders written atomically
+
+
+def test_a_folder_written_atomically_appears_only_when_complete(tmp_path):
+    target = tmp_path / "cache" / "images"
+    with data.folder_written_atomically(target) as staging:
+        (staging / "a.png").write_text("a")
+        assert staging.parent == target.parent and not target.exists()
+    assert (target / "a.png").read_text() == "a"
+    assert target.stat().st_mode & 0o777 == 0o755  # not owner-only, as mkdtemp makes it
+    assert [p.name for p in target.parent.iterdir()] == ["images"]  # no staging folder left
+
+
+def test_a_failed_folder_leaves_neither_target_nor_staging(tmp_path):
+    target = tmp_path / "images"
+    with pytest.raises(RuntimeError, match="half-way"):
+        with data.folder_written_atomically(target) as staging:
+            (staging / "a.png").write_text("a")
+            raise RuntimeError("half-way")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_another_process_finished_first_is_kept(tmp_path):
+    target = tmp_path / "images"
+    with data.folder_written_atomically(target) as staging:
+        (staging / "ours.png").write_text("ours")
+        target.mkdir()  # the other process renames its folder into place meanwhile
+        (target / "theirs.png").write_text("theirs")
+    assert [p.name for p in target.iterdir()] == ["theirs.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["images"]
+
+
+def test_replace_puts_the_new_folder_in_place_of_the_old_one(tmp_path):
+    target = tmp_path / "images"
+    target.mkdir()
+    (target / "old.png").write_text("old")
+    with data.folder_written_atomically(target, replace=True) as staging:
+        (staging / "new.png").write_text("new")
+        assert (target / "old.png").is_file()  # the old folder stays readable meanwhile
+    assert [p.name for p in target.iterdir()] == ["new.png"]
+    assert [p.name for p in tmp_path.iterdir()] == ["images"]
+
+
 # ---------------------------------------------------------------- splits
 
 

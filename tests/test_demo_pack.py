@@ -121,6 +121,17 @@ def test_subset_is_read_with_ranges_checked_and_laid_out_like_kermany(
     assert not list(folder.parent.glob(".*partial*")), "no scratch folder is left behind"
 
 
+def test_a_pack_of_another_size_is_replaced(server: RangeServer, tmp_path: Path) -> None:
+    folder = fetch_kermany_subset(tmp_path, url=server.url, per_class=5, progress=False)
+    fetch_kermany_subset(tmp_path, url=server.url, per_class=3, progress=False)
+    assert read_kermany(folder)["label"].value_counts().to_dict() == {
+        "bacterial": 3,
+        "normal": 3,
+        "viral": 3,
+    }
+    assert not [*folder.parent.glob(".*partial*"), *folder.parent.glob(".*stale*")]
+
+
 def test_server_without_range_support_is_named_with_the_way_out(
     server: RangeServer, tmp_path: Path
 ) -> None:

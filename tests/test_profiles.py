@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
+import tempfile
 
 import pytest
 
@@ -147,6 +150,21 @@ def test_smoke_data_is_synthetic_and_cached(tmp_path, monkeypatch):
     assert again["path"].tolist() == first["path"].tolist()
     elsewhere = profiles.load_data(config, out_dir=tmp_path / "mine")
     assert all(path.startswith(str(tmp_path / "mine")) for path in elsewhere["path"])
+
+
+def test_smoke_data_goes_to_a_temporary_folder_when_the_data_folder_is_read_only(
+    tmp_path, monkeypatch
+):
+    def read_only(folder, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(folder))
+
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(data, "folder_written_atomically", read_only)
+    (tmp_path / "temporary").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    manifest = profiles.load_data(profiles.resolve("soares", "smoke"))
+    assert all(path.startswith(str(tmp_path / "temporary")) for path in manifest["path"])
+    assert all(os.path.isfile(path) for path in manifest["path"])
 
 
 def test_demo_without_real_data_says_how_to_get_it(tmp_path, monkeypatch):

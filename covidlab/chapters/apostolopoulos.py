@@ -249,21 +249,22 @@ def paper_intervals(dataset: str = "Dataset_1") -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["dataset", "model", "metric"])
 
 
-def paper_vs_run(run: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
+def paper_vs_run(run: dict[tuple[str, str], np.ndarray], *, tag: str = "") -> pd.DataFrame:
     """The paper's Tables 2 and 5 beside this run's numbers, with Wilson 95 % intervals.
 
     ``run`` maps (dataset, model) to this run's summed 3x3 confusion matrix (rows = true
-    class, classes in ``SPEC.classes`` order). Percentages; ``n (this run)`` is the number of
-    images behind this run's value. The paper's intervals come from :func:`paper_intervals`.
-    One block of rows per entry of ``run``, nothing else: a network the paper reports but this
-    run did not train is not listed (:func:`paper_intervals` has the paper's rows), and one the
-    paper did not report on that dataset gets empty paper columns.
+    class, classes in ``SPEC.classes`` order); ``tag`` labels this run's columns. Under
+    "paper" and "this run" alike: the percentage, its interval and the number of images
+    behind it. The paper's come from :func:`paper_intervals`. One block of rows per entry of
+    ``run``, nothing else: a network the paper reports but this run did not train is not
+    listed (:func:`paper_intervals` has the paper's rows), and one the paper did not report on
+    that dataset gets empty paper columns.
     """
-    paper = pd.concat([paper_intervals(name) for name in DATASETS])
-    rows = []
+    reported = pd.concat([paper_intervals(name) for name in DATASETS])
+    paper, ours = {}, {}
     for (dataset, model), cm in run.items():
-        ours = two_accuracies(cm, SPEC.classes)
-        n_total, n_covid = int(np.sum(cm)), int(ours["tp"] + ours["fn"])
+        numbers = two_accuracies(cm, SPEC.classes)
+        n_total, n_covid = int(np.sum(cm)), int(numbers["tp"] + numbers["fn"])
         denominators = {
             "accuracy_2class": n_total,
             "accuracy_3class": n_total,
@@ -272,27 +273,26 @@ def paper_vs_run(run: dict[tuple[str, str], np.ndarray]) -> pd.DataFrame:
         }
         for metric in METRIC_COLUMNS:
             key = (dataset, model, metric)
-            reported = paper.loc[key] if key in paper.index else None
-            low, high = ours[f"{metric}_ci"]
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "model": model,
-                    "metric": metric,
-                    "paper": "" if reported is None else reported["paper"],
-                    "paper 95% CI": ""
-                    if reported is None
-                    else _interval(reported["paper low"], reported["paper high"]),
-                    "this run": round(100 * ours[metric], 1),
-                    "this run 95% CI": _interval(100 * low, 100 * high),
-                    "n (this run)": denominators[metric],
-                }
+            low, high = numbers[f"{metric}_ci"]
+            ours[key] = _row(
+                round(100 * numbers[metric], 1), 100 * low, 100 * high, denominators[metric]
             )
-    return pd.DataFrame(rows).set_index(["dataset", "model", "metric"])
+            if key in reported.index:
+                row = reported.loc[key]
+                paper[key] = _row(row["paper"], row["paper low"], row["paper high"], row["n"])
+            else:
+                paper[key] = dict.fromkeys(ours[key], "")
+    names = ["dataset", "model", "metric"]
+    return metrics.paper_vs_run(
+        pd.DataFrame.from_dict(paper, orient="index").rename_axis(names),
+        pd.DataFrame.from_dict(ours, orient="index").rename_axis(names),
+        run_label=f"this run ({tag})" if tag else "this run",
+    )
 
 
-def _interval(low: float, high: float) -> str:
-    return f"{low:.1f}-{high:.1f}"
+def _row(percent: float, low: float, high: float, n: int) -> dict[str, object]:
+    """One percentage of :func:`paper_vs_run` with its interval and number of images."""
+    return {"value (%)": percent, "95% CI (%)": f"{low:.1f}-{high:.1f}", "images": int(n)}
 
 
 def cutoff_summary(model: keras.Model, model_name: str) -> dict[str, object]:

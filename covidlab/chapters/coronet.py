@@ -219,26 +219,26 @@ def table_ii_comparison(model: keras.Model) -> pd.DataFrame:
 
 
 def paper_vs_run(confusions: Mapping[str, np.ndarray], run: str = "") -> pd.DataFrame:
-    """Table V beside this run, in percent: the paper's row, ours, and our accuracy's 95 % CI.
+    """Table V beside this run, in percent, with a 95 % interval for this run's accuracy.
 
     ``confusions`` maps a task of :data:`CLASS_SETS` to this run's confusion matrix (e.g. the
-    folds summed). The interval is Wilson's (1927) on the number of correct test images;
-    ``paper in CI`` says whether the paper's accuracy lies inside it.
+    folds summed); ``run`` labels this run's columns. The interval is Wilson's (1927) on the
+    number of correct test images; ``paper in CI`` says whether the paper's accuracy lies
+    inside it.
     """
     from covidlab import metrics
 
-    rows = []
+    paper = TABLE_V.loc[list(confusions)]
+    rows = {}
     for task, cm in confusions.items():
-        ours = task_metrics(cm, CLASS_SETS[task])
         overall = metrics.accuracy_with_interval(cm)
         low, high = overall["ci_low"], overall["ci_high"]
-        paper = TABLE_V.loc[task]
-        row = {"task": task, "test images": int(np.sum(cm))}
-        for metric in METRICS:
-            row[f"{metric} (paper)"] = paper[metric]
-            row[f"{metric} (ours)"] = round(100 * ours[metric], 1)
-        row["accuracy 95% CI (ours)"] = f"{100 * low:.1f}-{100 * high:.1f}"
-        row["paper in CI"] = "yes" if low <= paper["accuracy"] / 100 <= high else "no"
-        row["run"] = run
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("task")
+        ours = task_metrics(cm, CLASS_SETS[task])
+        rows[task] = {
+            "test images": overall["n"],
+            **{metric: round(100 * ours[metric], 1) for metric in METRICS},
+            "accuracy 95% CI": f"{100 * low:.1f}-{100 * high:.1f}",
+            "paper in CI": "yes" if low <= paper.loc[task, "accuracy"] / 100 <= high else "no",
+        }
+    ours = pd.DataFrame.from_dict(rows, orient="index").rename_axis(paper.index.name)
+    return metrics.paper_vs_run(paper, ours, run_label=f"this run ({run})" if run else "this run")

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 from covidlab.papers.covidx_net import (
     BACKBONE_OF,
     COHEN_PATIENTS,
-    PAPER_SAYS,
     SPEC,
 )
 
@@ -338,41 +337,47 @@ def paper_vs_run(
     parameters: Mapping[str, Mapping[str, int]] | None = None,
     run: str = "",
 ) -> pd.DataFrame:
-    """The models side by side: parameters, accuracy with its Wilson interval, F1 per class.
+    """The trained models, one row each: the paper's claims beside this run's numbers.
+
+    Under "paper": what the text says about the model (``SPEC.reported["ranking"]``) and the
+    F1 scores it gives for its two best (``SPEC.reported["headline"]``, empty for the others).
+    Under "this run (``run``)": parameters, accuracy with its Wilson interval, balanced
+    accuracy and the F1 of each class.
 
     ``confusions`` maps a model name of ``SPEC.models`` to its test confusion matrix (rows:
     normal, covid); ``parameters`` to ``covidlab.models.parameter_counts``. ``predicted
     covid`` counts the test images called COVID-19: 0 or all of them means the model gives
     every image the same class. ``balanced accuracy`` is the mean of the two recalls: the
-    test sets are small and not balanced, and it gives a one-class model 0.5. The last column
-    is what the paper says about the model (:data:`PAPER_SAYS`).
+    test sets are small and not balanced, and it gives a one-class model 0.5.
     """
     from covidlab import metrics
 
-    rows = []
+    rows = {}
     for name, cm in confusions.items():
         cm = np.asarray(cm)
         overall = metrics.accuracy_with_interval(cm)
-        correct, total, low, high = (overall[k] for k in ("correct", "n", "ci_low", "ci_high"))
         f1 = metrics.f1_score(cm)
-        row = {"model": name, "backbone": BACKBONE_OF.get(name, name)}
+        row = {"backbone": BACKBONE_OF.get(name, name)}
         if parameters is not None:
             row["parameters"] = parameters[name]["total"]
             row["trainable"] = parameters[name]["trainable"]
-        row.update(
-            {
-                "test images": total,
-                "predicted covid": int(cm[:, 1].sum()),
-                "correct": correct,
-                "accuracy": metrics.accuracy(cm),
-                "95% CI": f"{low:.2f}-{high:.2f}",
-                "balanced accuracy": metrics.balanced_accuracy(cm),
-                "f1 normal": float(f1[0]),
-                "f1 covid": float(f1[1]),
-                "paper (text)": PAPER_SAYS.get(name, ""),
-            }
-        )
-        if run:
-            row["run"] = run
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+        rows[name] = {
+            **row,
+            "test images": overall["n"],
+            "predicted covid": int(cm[:, 1].sum()),
+            "correct": overall["correct"],
+            "accuracy": overall["accuracy"],
+            "95% CI": f"{overall['ci_low']:.2f}-{overall['ci_high']:.2f}",
+            "balanced accuracy": metrics.balanced_accuracy(cm),
+            "f1 normal": float(f1[0]),
+            "f1 covid": float(f1[1]),
+        }
+    ours = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    paper = (
+        SPEC.reported["ranking"]
+        .table.join(SPEC.reported["headline"].table)
+        .reindex(ours.index)
+        .astype(object)
+        .fillna("")
+    )
+    return metrics.paper_vs_run(paper, ours, run_label=f"this run ({run})" if run else "this run")
