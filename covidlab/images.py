@@ -18,9 +18,12 @@ import contextlib
 import functools
 import hashlib
 import os
+import struct
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,11 +116,11 @@ def load_image(
     _check_resize(resize)
     height, width = size_pair(image_size)
     path = os.fspath(path)
-    how = _how_to_decode(path, height, width, resize)
+    plan = _plan(path, height, width, resize)
     import tensorflow as tf
 
     try:
-        image = _loader(height, width, resize)(path, how)
+        _, image = _loader((plan,), height, width, resize)(0, path, 0)
     except tf.errors.OpError as error:
         raise ImageDecodeError(path, f"not a readable image ({error.message})") from error
     return image.numpy().astype(np.float32)
@@ -171,21 +174,36 @@ def check_image(path: str | os.PathLike, *, decode: bool = True) -> None:
             raise ImageDecodeError(path, f"not a readable image ({error})") from error
 
 
-# How a file is decoded: the branch of _decode_and_resize, chosen from its header.
-_PNG_8_BIT, _PNG_16_BIT, _OTHER = 0, 1, 2
-#: libjpeg decodes a JPEG at 1/1, 1/2, 1/4 or 1/8 of its size by scaling its 8x8 blocks
-#: (``tf.io.decode_jpeg(ratio=...)``); branches 3 to 6.
+@dataclass(frozen=True)
+class DecodePlan:
+    """How one file is decoded, read from its header: a few plans cover every file, and each
+    is a TensorFlow graph traced once per output size (:func:`_loader`).
+
+    ``kind``: ``"png"`` (8-bit), ``"png16"``, ``"jpeg"`` or ``"other"`` (GIF, BMP); ``ratio``:
+    the JPEG scale 1, 2, 4 or 8; ``channels``: 1 for a gray file (alpha dropped), else 3.
+    """
+
+    kind: str
+    ratio: int = 1
+    channels: int = 3
+
+
+#: libjpeg decodes a JPEG at 1/1, 1/2, 1/4 or 1/8 of its size by scaling its 8x8 blocks.
 _JPEG_RATIOS = (1, 2, 4, 8)
+#: PNG colour types (IHDR byte 25) without colour: gray, and gray with alpha.
+_PNG_GRAY_TYPES = (0, 4)
 
 
-def _how_to_decode(path: str, height: int, width: int, resize: str) -> int:
-    """The decode branch for ``path``, read from its header, or :class:`ImageDecodeError`.
+def _plan(path: str, height: int, width: int, resize: str) -> DecodePlan:
+    """The :class:`DecodePlan` of ``path``, from its header, or :class:`ImageDecodeError`.
 
     Refuses files that do not start like a PNG, JPEG, GIF or BMP, and images larger than
     :data:`MAX_IMAGE_PIXELS`, before any pixel is decoded. An 8-bit PNG is decoded as 8 bits
-    (half the work of 16); a JPEG at the smallest scale that still has at least as many pixels
-    as the resized image needs (Pillow's ``draft`` makes the same choice), which saves most
-    of the work for a 2,000-pixel radiograph resized to 224.
+    (half the work of 16), a gray file as one channel (a third of the resize work), and a JPEG
+    at the smallest scale that still has at least as many pixels as the resized image needs
+    (Pillow's ``draft`` makes the same choice): a 2,000-pixel radiograph resized to 224 is
+    decoded at 1/8 of its size, leaving a 64th of the pixels to resize; its Huffman decoding,
+    most of the cost, remains.
     """
     try:
         with open(path, "rb") as handle:
@@ -196,100 +214,118 @@ def _how_to_decode(path: str, height: int, width: int, resize: str) -> int:
         raise ImageDecodeError(path, "the file is empty (0 bytes)")
     if not any(header.startswith(magic) for magic in _MAGIC_BYTES):
         raise ImageDecodeError(path, f"not a PNG or JPEG file (it starts with {header[:8]!r})")
+    if header.startswith(_PNG_SIGNATURE) and header[12:16] == b"IHDR" and len(header) == 26:
+        # IHDR, the first chunk: width, height, bit depth (byte 24), colour type (byte 25)
+        file_width, file_height = struct.unpack(">II", header[16:24])
+        if file_width * file_height > MAX_IMAGE_PIXELS:
+            _open_image(path).close()  # raises, saying why
+        channels = 1 if header[25] in _PNG_GRAY_TYPES else 3
+        return DecodePlan("png16" if header[24] == 16 else "png", channels=channels)
     with _open_image(path) as image:
-        file_width, file_height = image.size
-    if header.startswith(_PNG_SIGNATURE):
-        # IHDR is the first chunk: length, "IHDR", width, height, then the bit depth (byte 24)
-        return _PNG_16_BIT if len(header) > 24 and header[24] == 16 else _PNG_8_BIT
+        (file_width, file_height), mode = image.size, image.mode
     if not header.startswith(b"\xff\xd8\xff"):
-        return _OTHER
+        return DecodePlan("other")
     scale_x, scale_y = width / file_width, height / file_height
     if resize == "pad":  # the image fills the box in one direction only
         scale_x = scale_y = min(scale_x, scale_y)
-    ratio = max(
-        r
-        for r in _JPEG_RATIOS
-        if -(-file_width // r) >= scale_x * file_width
-        and -(-file_height // r) >= scale_y * file_height
+    ratio = max(  # 1 when the image is enlarged
+        (
+            r
+            for r in _JPEG_RATIOS
+            if -(-file_width // r) >= scale_x * file_width
+            and -(-file_height // r) >= scale_y * file_height
+        ),
+        default=1,
     )
-    return _OTHER + 1 + _JPEG_RATIOS.index(ratio)
+    return DecodePlan("jpeg", ratio, 1 if mode == "L" else 3)
 
 
 def _decode_and_resize(
-    contents: tf.Tensor, how: tf.Tensor | int, height: int, width: int, resize: str
+    contents: tf.Tensor, plan: DecodePlan, height: int, width: int, resize: str
 ) -> tf.Tensor:
-    """Decode image bytes and resize them: a uint8 ``(height, width, 3)`` tensor.
+    """Decode image bytes by ``plan`` and resize them: a uint8 ``(height, width, 3)`` tensor.
 
-    ``how`` is the branch :func:`_how_to_decode` chose. 16-bit PNGs keep their precision until
-    after the resize: decoded at 16 bits each 8-bit value is repeated in both bytes
-    (v * 257), so one division by 257 gives [0, 255]. Gray images are resized as one channel
-    and repeated into three afterwards (the same pixels, a third of the work). The resize is
-    antialiased; the result is rounded to whole grey levels, the form in which
-    :func:`decoded_images` keeps images on disk.
+    16-bit PNGs keep their precision until after the resize: decoded at 16 bits each 8-bit
+    value is repeated in both bytes (v * 257), so one division by 257 gives [0, 255]. Gray
+    images are resized as one channel and repeated into three afterwards (the same pixels, a
+    third of the work). Shrinking averages each output pixel's whole footprint in the input
+    (``method="area"``: no aliasing, and a third of the cost of ``antialias=True``'s triangle
+    filter); enlarging is bilinear. The result is rounded to whole grey levels, the form in
+    which :func:`decoded_images` keeps images on disk.
     """
     import tensorflow as tf
 
-    def png_8_bit() -> tf.Tensor:
-        return tf.cast(tf.io.decode_png(contents, channels=0), tf.float32)
-
-    def png_16_bit() -> tf.Tensor:
-        return tf.cast(tf.io.decode_png(contents, channels=0, dtype=tf.uint16), tf.float32) / 257.0
-
-    def other() -> tf.Tensor:
-        image = tf.io.decode_image(contents, channels=0, expand_animations=False)
-        return tf.cast(image, tf.float32)
-
-    def jpeg(ratio: int):
-        return lambda: tf.cast(tf.io.decode_jpeg(contents, channels=0, ratio=ratio), tf.float32)
-
-    branches = [png_8_bit, png_16_bit, other, *(jpeg(ratio) for ratio in _JPEG_RATIOS)]
-    image = tf.switch_case(tf.cast(how, tf.int32), branches)
-    # 1 (gray) or 2 (gray + alpha) channels -> gray; 3 or 4 (RGBA) -> RGB without alpha.
-    image = tf.cond(tf.shape(image)[-1] < 3, lambda: image[..., :1], lambda: image[..., :3])
-    # Shrink by a whole factor first, averaging k x k blocks, while the image stays at least
-    # twice the output size: the antialiased resize that follows then filters a few times
-    # fewer pixels (Pillow's ``reducing_gap=2``, "indistinguishable from fair resampling").
-    shape = tf.shape(image)
-    k = tf.maximum(tf.minimum(shape[0] // (2 * height), shape[1] // (2 * width)), 1)
-    image = tf.cond(
-        k > 1,
-        lambda: tf.image.resize(image, (-(-shape[0] // k), -(-shape[1] // k)), method="area"),
-        lambda: image,
-    )
+    channels = plan.channels
+    if plan.kind == "png":
+        image = tf.cast(tf.io.decode_png(contents, channels=channels), tf.float32)
+    elif plan.kind == "png16":
+        image = tf.io.decode_png(contents, channels=channels, dtype=tf.uint16)
+        image = tf.cast(image, tf.float32) / 257.0
+    elif plan.kind == "jpeg":
+        image = tf.io.decode_jpeg(contents, channels=channels, ratio=plan.ratio)
+        image = tf.cast(image, tf.float32)
+    else:
+        image = tf.io.decode_image(contents, channels=channels, expand_animations=False)
+        image = tf.cast(image, tf.float32)
+    image = tf.ensure_shape(image, [None, None, channels])
+    size = tf.shape(image)[:2]
     if resize == "stretch":
-        image = tf.image.resize(image, (height, width), antialias=True)
+        image = _resized(image, size, tf.constant([height, width]))
     else:  # tf.image.resize_with_pad, with the scaled size rounded rather than cut down in
         # float32 (which made 60 * (30 / 30) come out 59 inside a graph)
-        shape = tf.cast(tf.shape(image)[:2], tf.float64)
+        shape = tf.cast(size, tf.float64)
         scale = tf.minimum(height / shape[0], width / shape[1])
         inner = tf.cast(tf.round(shape * scale), tf.int32)
         inner = tf.clip_by_value(inner, 1, tf.constant([height, width]))
-        image = tf.image.resize(image, inner, antialias=True)
+        image = _resized(image, size, inner)
         top, left = (height - inner[0]) // 2, (width - inner[1]) // 2
         image = tf.image.pad_to_bounding_box(image, top, left, height, width)
     image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
-    image = tf.cond(tf.shape(image)[-1] == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
+    if channels == 1:
+        image = tf.tile(image, [1, 1, 3])
     return tf.ensure_shape(image, [height, width, 3])
 
 
-@functools.lru_cache(maxsize=16)
-def _loader(height: int, width: int, resize: str):
-    """``(path, how) -> uint8 image`` as a TensorFlow graph, traced once per size and mode."""
+def _resized(image: tf.Tensor, size: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """``image`` resized to ``target``: box-averaged when shrinking, bilinear otherwise."""
+    import tensorflow as tf
+
+    return tf.cond(
+        tf.reduce_all(target <= size),
+        lambda: tf.image.resize(image, target, method="area"),
+        lambda: tf.image.resize(image, target, method="bilinear", antialias=True),
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _loader(plans: tuple[DecodePlan, ...], height: int, width: int, resize: str):
+    """``(index, path, plan number) -> (index, uint8 image)`` as a TensorFlow graph that
+    decodes by ``plans[plan number]``; traced once per set of plans, size and mode (``tf.data``
+    reuses it, untraced, in every later call)."""
     import tensorflow as tf
 
     @tf.function(
-        input_signature=[tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32)],
-        reduce_retracing=True,
+        input_signature=[
+            tf.TensorSpec([], tf.int64),
+            tf.TensorSpec([], tf.string),
+            tf.TensorSpec([], tf.int32),
+        ]
     )
-    def load(path, how):
-        return _decode_and_resize(tf.io.read_file(path), how, height, width, resize)
+    def load(index, path, plan_number):
+        contents = tf.io.read_file(path)
+        branches = [
+            functools.partial(_decode_and_resize, contents, plan, height, width, resize)
+            for plan in plans
+        ]
+        image = branches[0]() if len(plans) == 1 else tf.switch_case(plan_number, branches)
+        return index, image
 
     return load
 
 
 #: Bump when :func:`_decode_and_resize` changes, so images cached by an older version are not
 #: reused.
-DECODER_VERSION = 1
+DECODER_VERSION = 2
 
 
 def decoded_images(
@@ -310,7 +346,7 @@ def decoded_images(
     temporary name, then a rename), so runs sharing the folder do not damage each other.
     Delete the folder at any time to reclaim the space.
 
-    Missing images are decoded in parallel by ``tf.data`` (:func:`_decode_and_resize`).
+    Missing images are decoded in parallel by ``tf.data``, each by its :class:`DecodePlan`.
 
     Raises
     ------
@@ -332,40 +368,57 @@ def decoded_images(
         None if folder is None else folder / f"{_cache_key(path, height, width, resize)}.npy"
         for path in paths
     ]
-    missing = []
-    for index, file in enumerate(stored):
-        if file is None or not _read_cached(file, result, index):
-            missing.append(index)
+    present = set() if folder is None else {entry.name for entry in os.scandir(folder)}
+    missing = [
+        index
+        for index, file in enumerate(stored)
+        if file is None or file.name not in present or not _read_cached(file, result, index)
+    ]
     if not missing:
         return result
-    hows = [_how_to_decode(paths[index], height, width, resize) for index in missing]
+    plan_of = {index: _plan(paths[index], height, width, resize) for index in missing}
+    plans = tuple(sorted(set(plan_of.values()), key=repr))
+    load = _loader(plans, height, width, resize)
 
     import tensorflow as tf
 
-    hows = np.asarray(hows, dtype=np.int32)
-    dataset = tf.data.Dataset.from_tensor_slices(([paths[i] for i in missing], hows))
-    dataset = dataset.map(
-        _loader(height, width, resize), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (
+            np.asarray(missing, dtype=np.int64),
+            [paths[i] for i in missing],
+            np.asarray([plans.index(plan_of[i]) for i in missing], dtype=np.int32),
+        )
     )
-    position = 0
-    try:
-        for batch in dataset.batch(64).prefetch(1):
-            for image in batch.numpy():
-                index = missing[position]
-                result[index] = image
+    # in whatever order images finish, so that one slow image does not hold up the others
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    done = set()
+    # the cache files are written by a second thread while TensorFlow decodes the next batch
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        try:
+            for indices, batch in dataset.batch(64).prefetch(1):
+                for index, image in zip(indices.numpy(), batch.numpy(), strict=True):
+                    result[index] = image
+                    done.add(index)
                 if folder is not None:
-                    _write_cached(stored[index], image)
-                position += 1
-    except tf.errors.OpError as error:  # a whole batch failed: find the image that did
-        load = _loader(height, width, resize)
-        for index, how in zip(missing[position:], hows[position:], strict=True):
-            try:
-                load(paths[index], how)
-            except tf.errors.OpError as image_error:
-                reason = f"not a readable image ({image_error.message.splitlines()[0]})"
-                raise ImageDecodeError(paths[index], reason) from error
-        raise
+                    writer.submit(_write_cached_batch, [stored[i] for i in indices], batch)
+        except tf.errors.OpError as error:
+            _raise_for_the_failed_image(error, plan_of, done, paths, (height, width, resize))
     return result
+
+
+def _raise_for_the_failed_image(error, plan_of, done, paths, size_and_mode) -> None:
+    """A batch failed to decode: decode its images one by one and name the one that fails."""
+    import tensorflow as tf
+
+    for index, plan in plan_of.items():
+        if index in done:
+            continue
+        try:
+            _loader((plan,), *size_and_mode)(index, paths[index], 0)
+        except tf.errors.OpError as image_error:
+            reason = f"not a readable image ({image_error.message.splitlines()[0]})"
+            raise ImageDecodeError(paths[index], reason) from error
+    raise error
 
 
 def _cache_key(path: str, height: int, width: int, resize: str) -> str:
@@ -390,6 +443,11 @@ def _read_cached(file: Path, result: np.ndarray, index: int) -> bool:
         return False
     result[index] = image
     return True
+
+
+def _write_cached_batch(files: list[Path], images: tf.Tensor) -> None:
+    for file, image in zip(files, images.numpy(), strict=True):
+        _write_cached(file, image)
 
 
 def _write_cached(file: Path, image: np.ndarray) -> None:
