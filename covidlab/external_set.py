@@ -138,15 +138,13 @@ def synthetic_external_set(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def _training_hashes(sources_dir: Path) -> set[str]:
-    """sha256 of every image file in the training sources under ``sources_dir``."""
+    """sha256 of every image file in the training sources under ``sources_dir`` (remembered
+    between calls: :func:`covidlab.sources.folder_sha256`)."""
     prefixes = tuple(SOURCES[name].folder for name in TRAINING_SOURCES)
     hashes = set()
     for folder in sorted(sources_dir.iterdir()):
-        if not (folder.is_dir() and folder.name.startswith(prefixes)):
-            continue
-        for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in sources.IMAGE_SUFFIXES:
-                hashes.add(sources.file_sha256(path))
+        if folder.is_dir() and folder.name.startswith(prefixes):
+            hashes.update(sources.folder_sha256(folder).values())
     return hashes
 
 

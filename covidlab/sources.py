@@ -41,6 +41,7 @@ child is undocumented, and treating it as one patient can only prevent leakage, 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import warnings
 from collections.abc import Iterable
@@ -296,6 +297,44 @@ def file_sha256(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_size):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_sha256(folder: str | Path) -> dict[Path, str]:
+    """sha256 of every image file under ``folder`` (:data:`IMAGE_SUFFIXES`), by path.
+
+    The hashes are remembered in ``<data dir>/cache/sha256/`` (one JSON file per folder, with
+    each file's size and modification time), so a second call reads only the files that
+    changed: the external test set checks thousands of training images against its own, in
+    every chapter that loads it. The cache file is replaced atomically; losing it costs time,
+    never a wrong hash.
+    """
+    from covidlab.config import data_dir
+    from covidlab.data import write_file_atomically
+
+    folder = Path(folder).resolve()
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:32]
+    cache_file = data_dir() / "cache" / "sha256" / f"{key}.json"
+    try:
+        known = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    hashes, current = {}, {}
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        status = path.stat()
+        name = path.relative_to(folder).as_posix()
+        entry = known.get(name)
+        if entry is None or entry[:2] != [status.st_size, status.st_mtime_ns]:
+            entry = [status.st_size, status.st_mtime_ns, file_sha256(path)]
+        current[name] = entry
+        hashes[path] = entry[2]
+    if current != known:
+        try:
+            write_file_atomically(cache_file, lambda handle: json.dump(current, handle))
+        except OSError:  # a read-only data folder: hash again next time
+            pass
+    return hashes
 
 
 def add_sha256(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ Synthetic mini repositories check each rule; the real shared copies check the co
 
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from covidlab import sources
 from covidlab.sources import (
     FRONTAL_VIEWS,
     MetadataError,
@@ -294,3 +296,33 @@ def test_real_actualmed_skips_the_absent_images(shared_data):
         actualmed = read_actualmed(shared_data / "sources" / "Actualmed-COVID-chestxray-dataset")
     assert len(actualmed) == 54
     assert actualmed["label"].value_counts()["covid"] == 26
+
+
+def test_folder_hashes_are_remembered_and_redone_only_for_changed_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    folder = tmp_path / "kermany"
+    (folder / "sub").mkdir(parents=True)
+    for name, content in (("a.png", b"one"), ("sub/b.jpeg", b"two"), ("notes.txt", b"x")):
+        (folder / name).write_bytes(content)
+    hashed = []
+    real = sources.file_sha256
+    monkeypatch.setattr(sources, "file_sha256", lambda path: hashed.append(path) or real(path))
+
+    first = sources.folder_sha256(folder)
+    assert {path.name: digest for path, digest in first.items()} == {
+        "a.png": real(folder / "a.png"),
+        "b.jpeg": real(folder / "sub" / "b.jpeg"),
+    }
+    assert len(hashed) == 2
+    assert sources.folder_sha256(folder) == first and len(hashed) == 2  # read back
+    (folder / "a.png").write_bytes(b"changed")
+    os.utime(folder / "a.png", ns=(5, 5))
+    (folder / "sub" / "b.jpeg").unlink()
+    changed = sources.folder_sha256(folder)
+    assert [path.name for path in hashed[2:]] == ["a.png"]
+    assert {path.name: digest for path, digest in changed.items()} == {
+        "a.png": real(folder / "a.png")
+    }
+    for cache_file in (tmp_path / "data" / "cache" / "sha256").glob("*.json"):
+        cache_file.write_text("{broken")
+    assert sources.folder_sha256(folder) == changed
