@@ -299,6 +299,39 @@ def holdout_split(
     return train, test
 
 
+def train_validation_test_split(
+    manifest: pd.DataFrame,
+    test_fraction: float,
+    validation_fraction: float,
+    *,
+    seed: int,
+    group: str | None = "patient_id",
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train, validation, test): the test set first, then validation from the rest.
+
+    ``test_fraction`` of all patients go to the test set; ``validation_fraction`` of the
+    *remaining* ones to validation, as Keras' ``validation_split`` takes it from what
+    ``fit`` receives (Soares & Soares 2020: 75 test images of 375, then 30 of the other 300).
+    Each split is :func:`holdout_split`, keeping each patient on one side (``group=None``
+    splits images). On tiny sets either fraction is raised so that every class can have one
+    patient on each side.
+    """
+    rest, test = holdout_split(
+        manifest, _at_least_one_per_class(manifest, test_fraction, group), seed=seed, group=group
+    )
+    train, validation = holdout_split(
+        rest, _at_least_one_per_class(rest, validation_fraction, group), seed=seed, group=group
+    )
+    return train, validation, test
+
+
+def _at_least_one_per_class(manifest: pd.DataFrame, fraction: float, group: str | None) -> float:
+    """``fraction``, raised where needed so that a stratified split can give every class one
+    patient (tiny smoke sets: 10 % of 19 images would be fewer images than classes)."""
+    n_units = manifest[group].nunique() if group else len(manifest)
+    return max(fraction, manifest["label"].nunique() / n_units)
+
+
 def kfold_splits(
     manifest: pd.DataFrame,
     n_splits: int,

@@ -94,13 +94,23 @@ def manifest_hash(manifest: pd.DataFrame) -> str:
 
 
 def split_for(job: Job, manifest: pd.DataFrame, config: RunConfig):
-    """The (train, test) pair of ``job``: its fold of the patient-grouped k-fold split, or the
-    hold-out split, both from ``config.seed`` (the split every chapter uses)."""
+    """The (train, validation, test) sets of ``job``, from ``config.seed`` (the split every
+    chapter uses): its fold of the patient-grouped k-fold split, or the hold-out split, with
+    a validation set taken from the training side when the paper had one
+    (``config.validation_fraction``; otherwise validation is None)."""
     from covidlab import data
 
-    if job.fold is None:
-        return data.holdout_split(manifest, config.test_fraction, seed=config.seed)
-    return data.kfold_splits(manifest, config.n_splits, seed=config.seed)[job.fold - 1]
+    if job.fold is not None:
+        train_df, test_df = data.kfold_splits(manifest, config.n_splits, seed=config.seed)[
+            job.fold - 1
+        ]
+        return train_df, None, test_df
+    if config.validation_fraction:
+        return data.train_validation_test_split(
+            manifest, config.test_fraction, config.validation_fraction, seed=config.seed
+        )
+    train_df, test_df = data.holdout_split(manifest, config.test_fraction, seed=config.seed)
+    return train_df, None, test_df
 
 
 def train_job(
@@ -123,7 +133,7 @@ def train_job(
     from covidlab import models, train
 
     spec = papers.get(job.paper)
-    train_df, test_df = split_for(job, manifest, config)
+    train_df, validation_df, test_df = split_for(job, manifest, config)
 
     def build():
         return models.build_paper_model(
@@ -135,7 +145,14 @@ def train_job(
         )
 
     run = train.train_and_evaluate(
-        build, train_df, test_df, config, verbose=verbose, callbacks=callbacks, strategy=strategy
+        build,
+        train_df,
+        test_df,
+        config,
+        validation_df=validation_df,
+        verbose=verbose,
+        callbacks=callbacks,
+        strategy=strategy,
     )
     result = {
         "paper": job.paper,
@@ -148,6 +165,7 @@ def train_job(
         "y_prob": run.y_prob.tolist(),
         "history": {key: [float(v) for v in values] for key, values in run.history.items()},
         "n_train": len(train_df),
+        "n_validation": 0 if validation_df is None else len(validation_df),
         "n_test": len(test_df),
         "wall_seconds": run.wall_seconds,
         "settings": {k: _plain(v) for k, v in dataclasses.asdict(config).items()},

@@ -170,3 +170,24 @@ def test_a_chapter_run_and_covidlab_run_write_the_same_results(tmp_path: Path, m
         assert {k: written["provenance"][k] for k in same} == {
             k: result["provenance"][k] for k in same
         }
+
+
+def test_a_hold_out_job_keeps_the_papers_validation_set(tmp_path: Path, monkeypatch):
+    from covidlab import data, synthetic
+
+    monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
+    config = profiles.resolve(
+        "soares", "smoke", models=("VGG16",), epochs=1, image_size=(32, 32), max_per_class=10
+    )
+    manifest = synthetic.synthetic_manifest(
+        tmp_path / "images", config.classes, 10, image_size=(32, 32), patients_per_class=10
+    )
+    (job,) = jobs.plan("soares", config)
+    train_df, validation_df, test_df = jobs.split_for(job, manifest, config)
+    expected = data.train_validation_test_split(
+        manifest, config.test_fraction, config.validation_fraction, seed=config.seed
+    )
+    assert [len(part) for part in expected] == [len(train_df), len(validation_df), len(test_df)]
+    run, result = jobs.train_job(job, manifest, config)
+    assert result["n_validation"] == len(validation_df) > 0
+    assert "val_loss" in result["history"] and run.confusion.sum() == len(test_df)

@@ -51,7 +51,9 @@ def manifest(tmp_path_factory):
 
 
 def test_split_takes_test_first_then_validation_from_the_rest(manifest):
-    train, validation, test = chapter.train_validation_test_split(manifest, seed=0)
+    train, validation, test = data.train_validation_test_split(
+        manifest, SPEC.test_fraction, SPEC.validation_fraction, seed=0
+    )
     assert len(test) == 6 and len(validation) == 3 and len(train) == 21
     data.assert_patient_disjoint(train, test)
     data.assert_patient_disjoint(train, validation)
@@ -77,7 +79,7 @@ def test_per_class_table_reads_like_the_figure2_text():
 
 def test_linear_probe_scores_every_test_image(manifest):
     config = dataclasses.replace(profiles.resolve("soares", "smoke"), batch_size=8)
-    train, _, test = chapter.train_validation_test_split(manifest, seed=0)
+    train, _, test = data.train_validation_test_split(manifest, 0.2, 0.1, seed=0)
     model = models.build_paper_model(SPEC, "VGG16", input_shape=(*config.image_size, 3))
     cm = chapter.linear_probe(model, train, test, config)
     assert cm.shape == (3, 3) and cm.sum() == len(test)

@@ -1,7 +1,8 @@
 """Chapter 05 (Soares & Soares 2020): the helpers its notebook calls.
 
-The paper's facts are in :mod:`covidlab.papers.soares`. Here: the run's data and its
-train / validation / test split, the accuracy tables beside the paper's, and the frozen
+The paper's facts are in :mod:`covidlab.papers.soares` (its train / validation / test
+split is :func:`covidlab.data.train_validation_test_split`). Here: the run's data, the
+accuracy tables beside the paper's, and the frozen
 features the chapter measures (:func:`frozen_features`, :func:`linear_probe`).
 """
 
@@ -33,40 +34,6 @@ def load_dataset(config: RunConfig) -> pd.DataFrame:
     if config.data == "synthetic":
         return manifest.assign(true_label=manifest["label"])
     return manifest
-
-
-def train_validation_test_split(
-    manifest: pd.DataFrame,
-    *,
-    seed: int,
-    test_fraction: float = 0.2,
-    validation_fraction: float = 0.1,
-    group: str | None = "patient_id",
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The paper's split as the authors' notebook runs it: test first, then validation.
-
-    ``test_fraction`` of all images go to the test set (20 %: the 75 of 375 images the paper
-    tests on); ``validation_fraction`` of the *remaining* images go to validation (Keras'
-    ``validation_split=0.1``: 30 of the other 300). Both splits keep each patient on one side
-    (``group="patient_id"``); ``group=None`` splits images, as the authors did. On tiny
-    sets either fraction is raised so that every class has at least one patient on each side.
-    """
-    from covidlab import data
-
-    rest, test = data.holdout_split(
-        manifest, _at_least_one_per_class(manifest, test_fraction, group), seed=seed, group=group
-    )
-    train, validation = data.holdout_split(
-        rest, _at_least_one_per_class(rest, validation_fraction, group), seed=seed, group=group
-    )
-    return train, validation, test
-
-
-def _at_least_one_per_class(manifest: pd.DataFrame, fraction: float, group: str | None) -> float:
-    """``fraction``, raised where needed so that a stratified split can give every class one
-    patient (tiny smoke sets: 10 % of 19 images would be fewer images than classes)."""
-    n_units = manifest[group].nunique() if group else len(manifest)
-    return max(fraction, manifest["label"].nunique() / n_units)
 
 
 def paper_vs_run(
