@@ -78,8 +78,8 @@ _HEADLINE = pd.DataFrame(
 
 #: What the text says about each model; Tables 2-3, which held the numbers, are not in it.
 PAPER_SAYS = {
-    "VGG19": "best (with DenseNet201): F1 0.89 normal, 0.91 COVID-19",
-    "DenseNet201": "best (with VGG19): F1 0.89 normal, 0.91 COVID-19",
+    "VGG19": "best, tied with DenseNet201",
+    "DenseNet201": "best, tied with VGG19",
     "InceptionV3": "worst training and validation accuracy",
     "ResNetV2": "highest COVID-19 precision, worst on normal cases",
     "InceptionResNetV2": "highest COVID-19 precision, worst on normal cases",

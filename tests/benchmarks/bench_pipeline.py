@@ -11,7 +11,8 @@ Cases, each measured side by side in one run:
    against ``keras.utils.image_dataset_from_directory`` and a naive PIL loop, on (a) the 40
    full-resolution originals of the shared data at 224x224 and (b) the 240-image sample at
    64x64; TensorFlow's decoders alone (full size, no resize) as the floor. Images per
-   second, median of 5 passes after a warm-up; ratios covidlab / alternative.
+   second, median of 5 rounds (each round runs every contender once) after a warm-up; ratios
+   covidlab / alternative.
 2. **Training overhead**: ``covidlab.train.train_and_evaluate`` against a bare
    ``model.fit`` + ``model.predict`` on the same images, model and epochs (batch-norm
    recalibration off, so the same work is done). Seconds; ratio covidlab / bare (goal <= 1.05).
@@ -111,10 +112,12 @@ def decode_case(name: str, manifest: pd.DataFrame, size: int, repeats: int = 5) 
         }
         for function in passes.values():  # warm-up: imports, tracing
             function()
-        seconds = {
-            key: float(np.median([_seconds(function) for _ in range(repeats)]))
-            for key, function in passes.items()
-        }
+        # rounds of one pass each, so that a noisy moment costs every contender alike
+        times: dict[str, list[float]] = {key: [] for key in passes}
+        for _ in range(repeats):
+            for key, function in passes.items():
+                times[key].append(_seconds(function))
+        seconds = {key: float(np.median(values)) for key, values in times.items()}
     rates = {key: len(paths) / value for key, value in seconds.items()}
     first = rates["covidlab make_dataset, first pass"]
     return {
