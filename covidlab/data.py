@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -150,19 +150,23 @@ def write_manifest(df: pd.DataFrame, csv_path: str | os.PathLike) -> Path:
     return write_file_atomically(csv_path, lambda handle: df.to_csv(handle, index=False))
 
 
-def write_file_atomically(path: str | os.PathLike, write: Callable[[TextIO], object]) -> Path:
-    """Write a text file by calling ``write(handle)``, atomically, readable by everyone.
+def write_file_atomically(
+    path: str | os.PathLike, write: Callable[[IO], object], *, binary: bool = False
+) -> Path:
+    """Write a file by calling ``write(handle)``, atomically, readable by everyone.
 
-    The text goes to a temporary file in the same folder, which is renamed over ``path``
+    The content goes to a temporary file in the same folder, which is renamed over ``path``
     only when ``write`` returned, so a reader never sees half a file and a failure leaves any
     previous file untouched. The file gets :data:`FILE_MODE` (``tempfile.mkstemp`` alone
-    would leave it owner-only). Returns ``path``.
+    would leave it owner-only). ``handle`` is a UTF-8 text file, or a bytes file with
+    ``binary`` (e.g. for ``numpy.save``). Returns ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    text = {} if binary else {"newline": "", "encoding": "utf-8"}
     try:
-        with os.fdopen(handle, "w", newline="", encoding="utf-8") as temp_file:
+        with os.fdopen(handle, "wb" if binary else "w", **text) as temp_file:
             write(temp_file)
         os.chmod(temp_name, FILE_MODE)
         os.replace(temp_name, path)
@@ -170,6 +174,20 @@ def write_file_atomically(path: str | os.PathLike, write: Callable[[TextIO], obj
         os.unlink(temp_name)
         raise
     return path
+
+
+def replace_folder(source: Path, target: Path, *, aside: str) -> None:
+    """Rename folder ``source`` to ``target``, replacing what is there: an existing ``target``
+    is first moved aside to ``.<target>.stale-<aside>`` (``aside`` unique to this run, e.g.
+    its staging folder's name; ``covidlab.download`` clears such names after a killed run)
+    and then removed."""
+    stale = None
+    if target.exists():
+        stale = target.with_name(f".{target.name}.stale-{aside}")
+        os.replace(target, stale)
+    os.replace(source, target)
+    if stale is not None:
+        shutil.rmtree(stale)
 
 
 @contextlib.contextmanager
@@ -189,11 +207,8 @@ def folder_written_atomically(
     try:
         yield staging
         os.chmod(staging, FOLDER_MODE)
-        if replace and folder.exists():
-            stale = folder.with_name(f".{folder.name}.stale-{staging.name}")
-            os.replace(folder, stale)
-            os.replace(staging, folder)
-            shutil.rmtree(stale)
+        if replace:
+            replace_folder(staging, folder, aside=staging.name)
         else:
             try:
                 staging.rename(folder)

@@ -56,7 +56,7 @@ from typing import BinaryIO
 from tqdm.auto import tqdm
 
 from covidlab import config
-from covidlab.data import folder_written_atomically, write_file_atomically
+from covidlab.data import folder_written_atomically, replace_folder, write_file_atomically
 from covidlab.sources import file_sha256, parse_kermany_name
 
 try:  # file locks: Linux, macOS and Colab; on Windows two runs at once are not guarded
@@ -510,13 +510,8 @@ def safe_extract(
                 f"{archive} has no folder {archive_root!r} (it holds: {found}); it is not the "
                 "expected archive. Delete it and re-run"
             )
-        stale = None
-        if target.exists():  # replace a previous, unmarked extraction
-            stale = target.with_name(f".{target.name}.stale-{scratch.name}")
-            os.replace(target, stale)
-        os.replace(unpacked, target)
-        if stale is not None:
-            shutil.rmtree(stale)
+        # a previous, unmarked extraction is replaced
+        replace_folder(unpacked, target, aside=scratch.name)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target

@@ -14,12 +14,10 @@ TensorFlow is imported inside the loaders only: reading statistics stays quick t
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 import struct
-import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +29,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from covidlab.data import labels_to_indices, validate_manifest
+from covidlab.data import labels_to_indices, validate_manifest, write_file_atomically
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -176,8 +174,8 @@ def check_image(path: str | os.PathLike, *, decode: bool = True) -> None:
 
 @dataclass(frozen=True)
 class DecodePlan:
-    """How one file is decoded, read from its header: a few plans cover every file, and each
-    is a TensorFlow graph traced once per output size (:func:`_loader`).
+    """How one file is decoded, read from its header: a few plans cover every file, and one
+    TensorFlow graph per set of plans and output size decodes them (:func:`_loader`).
 
     ``kind``: ``"png"`` (8-bit), ``"png16"``, ``"jpeg"`` or ``"other"`` (GIF, BMP); ``ratio``:
     the JPEG scale 1, 2, 4 or 8; ``channels``: 1 for a gray file (alpha dropped), else 3.
@@ -451,14 +449,12 @@ def _write_cached_batch(files: list[Path], images: tf.Tensor) -> None:
 
 
 def _write_cached(file: Path, image: np.ndarray) -> None:
-    temporary = file.with_name(f".{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        with open(temporary, "wb") as handle:
-            np.save(handle, image, allow_pickle=False)
-        os.replace(temporary, file)
+        write_file_atomically(
+            file, lambda handle: np.save(handle, image, allow_pickle=False), binary=True
+        )
     except OSError:  # a full or read-only disk costs the cache, not the run
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+        pass
 
 
 def make_dataset(

@@ -462,6 +462,12 @@ def confusion_from_labels(
     )
 
 
+def run_label(tag: str = "") -> str:
+    """The label of this run's side of :func:`paper_vs_run`: "this run (<tag>)", e.g. the
+    run tag of :func:`covidlab.profiles.tag`; "this run" without one."""
+    return f"this run ({tag})" if tag else "this run"
+
+
 def paper_vs_run(
     paper: pd.DataFrame,
     run: pd.DataFrame,

@@ -89,7 +89,7 @@ def paper_vs_run(
         paper_table1(confidence=confidence),
         table1(fold_confusions, classes, confidence=confidence),
         paper_label=f"paper ({reported.cite})",
-        run_label=f"this run ({run})",
+        run_label=metrics.run_label(run),
         axis=0,
     )
 

@@ -286,7 +286,7 @@ def paper_vs_run(run: dict[tuple[str, str], np.ndarray], *, tag: str = "") -> pd
     return metrics.paper_vs_run(
         pd.DataFrame.from_dict(paper, orient="index").rename_axis(names),
         pd.DataFrame.from_dict(ours, orient="index").rename_axis(names),
-        run_label=f"this run ({tag})" if tag else "this run",
+        run_label=metrics.run_label(tag),
     )
 
 

@@ -241,4 +241,4 @@ def paper_vs_run(confusions: Mapping[str, np.ndarray], run: str = "") -> pd.Data
             "paper in CI": "yes" if low <= paper.loc[task, "accuracy"] / 100 <= high else "no",
         }
     ours = pd.DataFrame.from_dict(rows, orient="index").rename_axis(paper.index.name)
-    return metrics.paper_vs_run(paper, ours, run_label=f"this run ({run})" if run else "this run")
+    return metrics.paper_vs_run(paper, ours, run_label=metrics.run_label(run))

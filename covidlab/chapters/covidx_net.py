@@ -380,4 +380,4 @@ def paper_vs_run(
         .astype(object)
         .fillna("")
     )
-    return metrics.paper_vs_run(paper, ours, run_label=f"this run ({run})" if run else "this run")
+    return metrics.paper_vs_run(paper, ours, run_label=metrics.run_label(run))
