@@ -277,6 +277,7 @@ def test_shared_sample_loads_through_make_dataset(shared_data):
 
 def _gray_files(folder: Path, count: int, size=(40, 50)) -> list[str]:
     rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
         path = folder / f"image{index}.png"
@@ -346,6 +347,39 @@ def test_a_damaged_image_is_named(tmp_path):
     Path(paths[1]).write_bytes(Path(paths[1]).read_bytes()[:60])  # header intact, data cut
     with pytest.raises(images.ImageDecodeError, match=r"image1\.png"):
         images.decoded_images(paths, 8, cache=tmp_path / "cache")
+
+
+def test_a_damaged_image_among_many_pieces_is_named_and_the_others_are_kept(tmp_path):
+    paths = _gray_files(tmp_path, 40)
+    Path(paths[23]).write_bytes(Path(paths[23]).read_bytes()[:60])
+    cache = tmp_path / "cache"
+    with pytest.raises(images.ImageDecodeError, match=r"image23\.png"):
+        images.decoded_images(paths, 8, cache=cache)
+    # what was written is whole: every file in the cache reads back as an image
+    assert not list(cache.glob(".*"))
+    for file in cache.glob("*.npy"):
+        assert np.load(file).shape == (8, 8, 3)
+
+
+def test_pieces_hold_one_plan_each_and_cover_every_image_once(tmp_path, image_files):
+    _, files = image_files
+    paths = [str(path) for path in files.values()] + _gray_files(tmp_path / "more", 70)
+    plan_of = {index: images._plan(path, 16, 16, "stretch") for index, path in enumerate(paths)}
+    pieces = images._chunks(plan_of, paths, workers=2)
+    covered = [index for _, indices in pieces for index in indices]
+    assert sorted(covered) == list(range(len(paths)))
+    assert all(plan_of[index] == plan for plan, indices in pieces for index in indices)
+    assert all(len(indices) <= 32 for _, indices in pieces)
+    # the 71 gray 8-bit PNGs of one plan are spread over at least two pieces per thread
+    assert sum(plan_of[indices[0]].kind == "png" for _, indices in pieces) >= 4
+
+
+def test_images_of_mixed_plans_decoded_together_match_one_by_one(tmp_path, image_files):
+    _, files = image_files
+    paths = [str(path) for path in files.values()] * 3 + _gray_files(tmp_path / "more", 9)
+    together = images.decoded_images(paths, (20, 24), cache=False)
+    for path, image in zip(paths, together, strict=True):
+        np.testing.assert_array_equal(image, images.load_image(path, (20, 24)))
 
 
 def _smooth(height: int, width: int) -> np.ndarray:
