@@ -1,4 +1,5 @@
-"""Figures: training curves, confusion matrices, ROC curves, image grids and class counts.
+"""Figures: training curves, confusion matrices, ROC curves, image grids, class counts and
+values with their intervals.
 
 Every function returns a matplotlib ``Figure`` and never shows it: a notebook displays the
 figure it gets back, a script saves it with ``fig.savefig``. Figures are closed in pyplot
@@ -45,6 +46,33 @@ def add_caption(fig: Figure, caption: str | None) -> Figure:
         width = max(40, int(fig.get_figwidth() * CAPTION_CHARS_PER_INCH))
         fig.supxlabel(textwrap.fill(caption, width), fontsize="small", color="grey")
     return fig
+
+
+def interval_rows(
+    labels: Sequence[str],
+    values: Sequence[float],
+    low: Sequence[float],
+    high: Sequence[float],
+    *,
+    label: str | None = None,
+    width: float = 7.5,
+    row_height: float = 0.6,
+    margin: float = 1.4,
+    fontsize: float | None = None,
+) -> tuple[Figure, plt.Axes, np.ndarray]:
+    """One row per item, the first on top: its value as a dot and its interval (e.g. an
+    accuracy and its Wilson 95 % interval) as a bar, the item's label on the left.
+
+    Returns the figure, its axes and the rows' y positions, so that a chapter can mark more at
+    the same rows (a paper's claim, a chance line) before it adds its caption.
+    """
+    values, low, high = (np.asarray(column, dtype=float) for column in (values, low, high))
+    fig, axes = new_figure(figsize=(width, row_height * len(values) + margin))
+    ax = axes[0, 0]
+    y = np.arange(len(values))[::-1]
+    ax.errorbar(values, y, xerr=[values - low, high - values], fmt="o", capsize=4, label=label)
+    ax.set_yticks(y, list(labels), fontsize=fontsize)
+    return fig, ax, y
 
 
 def showable(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -105,28 +105,27 @@ def test_asterisked_rows_are_impossible():
 def test_paper_vs_run_puts_the_paper_beside_the_run():
     cm = chapter.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
     table = chapter.paper_vs_run({("Dataset_2", "MobileNetV2"): cm}, tag="smoke")
-    assert list(table.columns.unique(0)) == ["paper", "this run (smoke)"]
-    row = table.loc[("Dataset_2", "MobileNetV2", "sensitivity")]
-    assert row[("paper", "value (%)")] == 98.66
-    assert row[("this run (smoke)", "value (%)")] == pytest.approx(98.7)
-    assert row[("paper", "images")] == row[("this run (smoke)", "images")] == 224
-    # the paper's own matrix: same counts, same interval
-    assert row[("paper", "95% CI (%)")] == row[("this run (smoke)", "95% CI (%)")] == "96.1-99.5"
+    assert list(table.index.unique("source")) == ["paper", "this run (smoke)"]
+    assert list(table.index.unique("metric")) == list(apostolopoulos.METRIC_COLUMNS)
+    column = table[("Dataset_2", "MobileNetV2")]
+    # the paper's own matrix: same counts, same interval, the run's value rounded to 0.1
+    assert column[("sensitivity", "paper")] == "98.66 (96.1-99.5) n=224"
+    assert column[("sensitivity", "this run (smoke)")] == "98.7 (96.1-99.5) n=224"
     other = chapter.paper_vs_run({("Dataset_1", "VGG19"): cm * 0 + np.eye(3, dtype=int)})
-    assert other.loc[("Dataset_1", "VGG19", "accuracy_3class"), ("paper", "value (%)")] == 93.48
-    assert other.loc[("Dataset_1", "VGG19", "accuracy_3class"), ("this run", "images")] == 3
+    assert other.loc[("accuracy_3class", "paper"), ("Dataset_1", "VGG19")].startswith("93.48 (")
+    assert other.loc[("accuracy_3class", "this run"), ("Dataset_1", "VGG19")].endswith(" n=3")
 
 
 def test_paper_vs_run_lists_only_what_the_run_trained():
     cm = chapter.paper_confusion("MobileNetV2", "Dataset_2").to_numpy()
     table = chapter.paper_vs_run({("Dataset_2", "MobileNetV2"): cm, ("Dataset_2", "VGG19"): cm})
-    assert set(table.index.droplevel("metric")) == {
+    assert set(table.columns) == {
         ("Dataset_2", "MobileNetV2"),
         ("Dataset_2", "VGG19"),
-    }  # no paper-only rows (Dataset_1's five networks are in paper_intervals)
+    }  # no paper-only columns (Dataset_1's five networks are in paper_intervals)
     assert len(chapter.paper_intervals("Dataset_1")) == 5 * 4
-    unreported = table.loc[("Dataset_2", "VGG19"), "paper"]  # the paper ran only MobileNet v2
-    assert (unreported == "").all().all()
+    unreported = table[("Dataset_2", "VGG19")].xs("paper", level="source")
+    assert (unreported == "").all()  # the paper ran only MobileNet v2 on Dataset_2
     assert not table.isna().any().any()
 
 

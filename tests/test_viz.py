@@ -83,3 +83,16 @@ def test_counts_series_and_table(manifest):
     grouped = viz.plot_counts(table, caption=CAPTION)
     check(grouped)
     assert len(grouped.axes[0].patches) == 4 and "504" in all_text(grouped)
+
+
+def test_interval_rows_draws_the_first_item_on_top_with_its_interval():
+    fig, ax, y = viz.interval_rows(
+        ["a", "b", "c"], [0.5, 0.7, 0.9], [0.4, 0.6, 0.85], [0.6, 0.8, 0.95], label="accuracy"
+    )
+    assert list(y) == [2, 1, 0]
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["a", "b", "c"]
+    bars = ax.containers[0]  # the errorbar: its segments span low..high at each row
+    segments = bars.lines[2][0].get_segments()
+    assert [tuple(segment[:, 0]) for segment in segments] == [(0.4, 0.6), (0.6, 0.8), (0.85, 0.95)]
+    assert [segment[0, 1] for segment in segments] == [2, 1, 0]
+    assert ax.get_legend_handles_labels()[1] == ["accuracy"]

@@ -253,12 +253,12 @@ def paper_vs_run(run: dict[tuple[str, str], np.ndarray], *, tag: str = "") -> pd
     """The paper's Tables 2 and 5 beside this run's numbers, with Wilson 95 % intervals.
 
     ``run`` maps (dataset, model) to this run's summed 3x3 confusion matrix (rows = true
-    class, classes in ``SPEC.classes`` order); ``tag`` labels this run's columns. Under
-    "paper" and "this run" alike: the percentage, its interval and the number of images
-    behind it. The paper's come from :func:`paper_intervals`. One block of rows per entry of
-    ``run``, nothing else: a network the paper reports but this run did not train is not
-    listed (:func:`paper_intervals` has the paper's rows), and one the paper did not report on
-    that dataset gets empty paper columns.
+    class, classes in ``SPEC.classes`` order); ``tag`` labels this run's rows. One column per
+    entry of ``run``; for each metric a row "paper" and a row "this run", each cell the
+    percentage, its interval and the number of images behind it (:func:`_cell`). The paper's
+    come from :func:`paper_intervals`. A network the paper reports but this run did not train
+    is not listed (:func:`paper_intervals` has the paper's rows), and one the paper did not
+    report on that dataset gets empty paper cells.
     """
     reported = pd.concat([paper_intervals(name) for name in DATASETS])
     paper, ours = {}, {}
@@ -271,28 +271,35 @@ def paper_vs_run(run: dict[tuple[str, str], np.ndarray], *, tag: str = "") -> pd
             "sensitivity": n_covid,
             "specificity": n_total - n_covid,
         }
+        paper[dataset, model], ours[dataset, model] = {}, {}
         for metric in METRIC_COLUMNS:
-            key = (dataset, model, metric)
             low, high = numbers[f"{metric}_ci"]
-            ours[key] = _row(
+            ours[dataset, model][metric] = _cell(
                 round(100 * numbers[metric], 1), 100 * low, 100 * high, denominators[metric]
             )
-            if key in reported.index:
-                row = reported.loc[key]
-                paper[key] = _row(row["paper"], row["paper low"], row["paper high"], row["n"])
-            else:
-                paper[key] = dict.fromkeys(ours[key], "")
-    names = ["dataset", "model", "metric"]
-    return metrics.paper_vs_run(
-        pd.DataFrame.from_dict(paper, orient="index").rename_axis(names),
-        pd.DataFrame.from_dict(ours, orient="index").rename_axis(names),
-        run_label=metrics.run_label(tag),
-    )
+            key = (dataset, model, metric)
+            row = reported.loc[key] if key in reported.index else None
+            paper[dataset, model][metric] = (
+                ""
+                if row is None
+                else _cell(row["paper"], row["paper low"], row["paper high"], row["n"])
+            )
+    names = ["dataset", "model"]
+    run_label = metrics.run_label(tag)
+    table = metrics.paper_vs_run(
+        pd.DataFrame(paper).rename_axis(columns=names),
+        pd.DataFrame(ours).rename_axis(columns=names),
+        run_label=run_label,
+        axis=0,
+    ).swaplevel()
+    order = [(metric, source) for metric in METRIC_COLUMNS for source in ("paper", run_label)]
+    return table.reindex(order).rename_axis(["metric", "source"])
 
 
-def _row(percent: float, low: float, high: float, n: int) -> dict[str, object]:
-    """One percentage of :func:`paper_vs_run` with its interval and number of images."""
-    return {"value (%)": percent, "95% CI (%)": f"{low:.1f}-{high:.1f}", "images": int(n)}
+def _cell(percent: float, low: float, high: float, n: int) -> str:
+    """One percentage of :func:`paper_vs_run`: ``"97.40 (96.4-98.1) n=1428"``, the value, its
+    Wilson 95 % interval and the number of images behind it."""
+    return f"{percent} ({low:.1f}-{high:.1f}) n={int(n)}"
 
 
 def cutoff_summary(model: keras.Model, model_name: str) -> dict[str, object]:

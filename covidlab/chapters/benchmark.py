@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from covidlab import papers
@@ -182,18 +181,16 @@ def plot_leaderboard(
 
     ``baseline`` (e.g. :func:`majority_baseline`) is drawn as a dotted line.
     """
-    from covidlab.viz import add_caption, new_figure
+    from covidlab.viz import add_caption, interval_rows
 
-    fig, axes = new_figure(figsize=(7.5, 0.6 * len(table) + 1.8))
-    ax = axes[0, 0]
-    y = np.arange(len(table))[::-1]
-    ax.errorbar(
+    fig, ax, y = interval_rows(
+        table["method"],
         table["accuracy"],
-        y,
-        xerr=[table["accuracy"] - table["ci_low"], table["ci_high"] - table["accuracy"]],
-        fmt="o",
-        capsize=4,
+        table["ci_low"],
+        table["ci_high"],
         label="accuracy, common 3-class test (95 % Wilson)",
+        margin=1.8,
+        fontsize=8,
     )
     if "balanced accuracy" in table:
         ax.scatter(
@@ -205,7 +202,6 @@ def plot_leaderboard(
             label="balanced accuracy",
         )
     ax.scatter(table["paper's claim"], y, marker="*", s=120, color="C3", label="paper's own claim")
-    ax.set_yticks(y, table["method"], fontsize=8)
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("accuracy / balanced accuracy on the common test set")
     if baseline is not None:

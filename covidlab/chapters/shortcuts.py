@@ -370,20 +370,15 @@ def plot_headline_intervals(
     table: pd.DataFrame, *, caption: str | None = None
 ) -> matplotlib.figure.Figure:
     """Each paper's headline number with its Wilson interval, labelled with the test size."""
-    from covidlab.viz import add_caption, new_figure
+    from covidlab.viz import add_caption, interval_rows
 
-    fig, axes = new_figure(figsize=(7, 0.6 * len(table) + 1.2))
-    ax = axes[0, 0]
-    y = np.arange(len(table))[::-1]
-    ax.errorbar(
+    fig, ax, _ = interval_rows(
+        [f"{p}\n(n = {n})" for p, n in zip(table["paper"], table["n_test"], strict=True)],
         table["value"],
-        y,
-        xerr=[table["value"] - table["ci_low"], table["ci_high"] - table["value"]],
-        fmt="o",
-        capsize=4,
-    )
-    ax.set_yticks(
-        y, [f"{p}\n(n = {n})" for p, n in zip(table["paper"], table["n_test"], strict=True)]
+        table["ci_low"],
+        table["ci_high"],
+        width=7,
+        margin=1.2,
     )
     ax.set_xlabel("headline accuracy with 95 % Wilson interval")
     ax.set_xlim(min(0.5, float(table["ci_low"].min()) - 0.02), 1.0)
@@ -697,21 +692,18 @@ def plot_accuracy_intervals(
     caption: str | None = None,
 ) -> matplotlib.figure.Figure:
     """One row per model of a results table: accuracy and its interval; chance dashed."""
-    from covidlab.viz import add_caption, new_figure
+    from covidlab.viz import add_caption, interval_rows
 
-    fig, axes = new_figure(figsize=(7.5, 0.45 * len(table) + 1.6))
-    ax = axes[0, 0]
-    y = np.arange(len(table))[::-1]
-    accuracy = table["accuracy"].astype(float)
-    ax.errorbar(
-        accuracy,
-        y,
-        xerr=[accuracy - table["ci_low"].astype(float), table["ci_high"].astype(float) - accuracy],
-        fmt="o",
-        capsize=4,
+    fig, ax, _ = interval_rows(
+        table.index,
+        table["accuracy"],
+        table["ci_low"],
+        table["ci_high"],
+        row_height=0.45,
+        margin=1.6,
+        fontsize=8,
     )
     ax.axvline(chance, ls="--", color="grey", label=f"chance ({chance:g})")
-    ax.set_yticks(y, table.index, fontsize=8)
     ax.set_xlim(min(0.3, float(table["ci_low"].min()) - 0.05), 1.0)
     ax.set_xlabel(xlabel)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=8, frameon=False)
