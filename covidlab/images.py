@@ -119,7 +119,7 @@ def load_image(
 
     try:
         with tf.device("/CPU:0"):  # as in decoded_images
-            image = _loader(plan, height, width, resize)(tf.constant([path]))[0]
+            image = _loader((plan,), height, width, resize)(tf.constant([path]), 0)[0]
     except tf.errors.OpError as error:
         raise ImageDecodeError(path, f"not a readable image ({error.message})") from error
     return image.numpy().astype(np.float32)
@@ -297,24 +297,32 @@ def _resized(image: tf.Tensor, size: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _loader(plan: DecodePlan, height: int, width: int, resize: str):
-    """``paths -> (n, height, width, 3) uint8 images``: a TensorFlow graph that decodes a
-    vector of files by one ``plan``, traced once per plan, size and mode.
+def _loader(plans: tuple[DecodePlan, ...], height: int, width: int, resize: str):
+    """``(paths, plan number) -> (n, height, width, 3) uint8 images``: a TensorFlow graph that
+    decodes a vector of files by ``plans[plan number]``, traced once per set of plans, size
+    and mode.
 
-    One graph per plan, without branches, called from threads: a ``tf.switch_case`` over
-    plans inside a ``tf.data`` map decoded the 40 originals of the pipeline benchmark at 0.6
-    times the speed of these calls.
+    Called from threads, one piece of files of one plan at a time: the plan is chosen once per
+    piece. A ``tf.switch_case`` over plans for every image inside a ``tf.data`` map, as this
+    module did before, decoded the 40 originals of the pipeline benchmark at 0.6 times the
+    speed.
     """
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def load(paths):
+    def decode_all(plan, paths):
         return tf.map_fn(
             lambda path: _decode_and_resize(tf.io.read_file(path), plan, height, width, resize),
             paths,
             fn_output_signature=tf.TensorSpec([height, width, 3], tf.uint8),
             parallel_iterations=1,  # the threads of decoded_images decode side by side
         )
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
+    def load(paths, plan_number):
+        if len(plans) == 1:
+            return decode_all(plans[0], paths)
+        branches = [functools.partial(decode_all, plan, paths) for plan in plans]
+        return tf.switch_case(plan_number, branches)
 
     return load
 
@@ -376,13 +384,16 @@ def decoded_images(
     plan_of = {index: _plan(paths[index], height, width, resize) for index in missing}
     import tensorflow as tf
 
+    plans = tuple(sorted(set(plan_of.values()), key=repr))
+    load = _loader(plans, height, width, resize)
+
     def decode(plan: DecodePlan, indices: list[int]) -> None:
-        load = _loader(plan, height, width, resize)
+        files = [paths[i] for i in indices]
         try:
             with tf.device("/CPU:0"):  # the same pixels on a machine with a GPU
-                decoded = load(tf.constant([paths[i] for i in indices])).numpy()
+                decoded = load(tf.constant(files), plans.index(plan)).numpy()
         except tf.errors.OpError as error:
-            _raise_for_the_failed_image(error, load, [paths[i] for i in indices])
+            _raise_for_the_failed_image(error, load, files, plans.index(plan))
         result[indices] = decoded
         if folder is not None:
             for index, image in zip(indices, decoded, strict=True):
@@ -429,14 +440,14 @@ def _chunks(
     return sorted(pieces, key=lambda piece: os.path.getsize(paths[piece[1][0]]), reverse=True)
 
 
-def _raise_for_the_failed_image(error: Exception, load, paths: list[str]) -> None:
+def _raise_for_the_failed_image(error: Exception, load, paths: list[str], plan_number: int) -> None:
     """A piece failed to decode: decode its images one by one and name the one that fails."""
     import tensorflow as tf
 
     for path in paths:
         try:
             with tf.device("/CPU:0"):
-                load(tf.constant([path]))
+                load(tf.constant([path]), plan_number)
         except tf.errors.OpError as image_error:
             reason = f"not a readable image ({image_error.message.splitlines()[0]})"
             raise ImageDecodeError(path, reason) from error
