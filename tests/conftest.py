@@ -19,6 +19,12 @@ from book_pages import BUILD_DIR, REPO_ROOT, BookBuild, toc_docnames  # noqa: E4
 
 from covidlab.config import shared_data_dir  # noqa: E402
 
+# What tests decode and cache (covidlab.images.decoded_images, synthetic sets) goes under the
+# ignored build folder, shared by the xdist workers of a run, never into a developer's own data
+# folder (~/covidlab-data), where every temporary test image would leave a cache file behind.
+# Tests that need another folder set COVIDLAB_DATA_DIR themselves.
+os.environ.setdefault("COVIDLAB_DATA_DIR", str(REPO_ROOT / "_build" / "test-data"))
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
