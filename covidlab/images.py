@@ -388,12 +388,12 @@ def decoded_images(
     load = _loader(plans, height, width, resize)
 
     def decode(plan: DecodePlan, indices: list[int]) -> None:
-        files = [paths[i] for i in indices]
+        files, number = [paths[i] for i in indices], plans.index(plan)
         try:
             with tf.device("/CPU:0"):  # the same pixels on a machine with a GPU
-                decoded = load(tf.constant(files), plans.index(plan)).numpy()
+                decoded = load(tf.constant(files), number).numpy()
         except tf.errors.OpError as error:
-            _raise_for_the_failed_image(error, load, files, plans.index(plan))
+            _raise_for_the_failed_image(error, load, files, number)
         result[indices] = decoded
         if folder is not None:
             for index, image in zip(indices, decoded, strict=True):
@@ -429,15 +429,18 @@ def _chunks(
     and there are at least two pieces per thread, so a thread that drew big files does not
     leave the others idle at the end.
     """
+    file_size = {index: os.path.getsize(paths[index]) for index in plan_of}
     by_plan: dict[DecodePlan, list[int]] = {}
     for index, plan in plan_of.items():
         by_plan.setdefault(plan, []).append(index)
     pieces = []
     for plan, indices in by_plan.items():
-        indices.sort(key=lambda i: os.path.getsize(paths[i]), reverse=True)
-        size = min(32, -(-len(indices) // (2 * workers)))
-        pieces += [(plan, indices[start : start + size]) for start in range(0, len(indices), size)]
-    return sorted(pieces, key=lambda piece: os.path.getsize(paths[piece[1][0]]), reverse=True)
+        indices.sort(key=file_size.get, reverse=True)
+        length = min(32, -(-len(indices) // (2 * workers)))
+        pieces += [
+            (plan, indices[start : start + length]) for start in range(0, len(indices), length)
+        ]
+    return sorted(pieces, key=lambda piece: file_size[piece[1][0]], reverse=True)
 
 
 def _raise_for_the_failed_image(error: Exception, load, paths: list[str], plan_number: int) -> None:
