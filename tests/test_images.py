@@ -286,12 +286,25 @@ def _gray_files(folder: Path, count: int, size=(40, 50)) -> list[str]:
     return paths
 
 
+def _cached_keys(cache: Path) -> set[str]:
+    """The keys of the images kept in ``cache``, each array checked against its keys file."""
+    keys = set()
+    for file in cache.glob("*.keys"):
+        names = file.read_text().split()
+        assert np.load(file.with_suffix(".npy")).shape[0] == len(names)
+        keys.update(names)
+    assert len(list(cache.glob("*.npy"))) == len(list(cache.glob("*.keys")))
+    return keys
+
+
 def test_decoded_images_are_kept_on_disk_and_read_back_in_any_order(tmp_path, monkeypatch):
     paths = _gray_files(tmp_path, 5)
     cache = tmp_path / "cache"
+    monkeypatch.setattr(images, "_worker_count", lambda: 1)  # pieces of 3 images, as on 1 core
     first = images.decoded_images(paths, (16, 20), cache=cache)
     assert first.shape == (5, 16, 20, 3) and first.dtype == np.uint8
-    assert len(list(cache.glob("*.npy"))) == 5 and not list(cache.glob(".*"))
+    assert len(_cached_keys(cache)) == 5 and not list(cache.glob(".*"))
+    assert len(list(cache.glob("*.npy"))) == 2  # a file to a piece
 
     def no_decoding(*args):
         raise AssertionError("decoded again although the images are cached")
@@ -318,16 +331,44 @@ def test_a_changed_file_or_a_damaged_cache_file_is_decoded_again(tmp_path):
     for file in cache.glob("*.npy"):
         file.write_bytes(file.read_bytes()[:20])  # cut short
     np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=cache), after)
+    # an array that does not hold as many images as its keys file names is not trusted
+    for file in cache.glob("*.keys"):
+        names = file.read_text().split()
+        file.write_text("\n".join(names + names) + "\n")
+        np.save(file.with_suffix(".npy"), np.zeros((len(names), 8, 8, 3), np.uint8))
+    np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=cache), after)
+
+
+def test_a_link_pointed_at_another_file_is_decoded_again(tmp_path):
+    first, second = tmp_path / "seven.png", tmp_path / "nine.png"
+    Image.fromarray(np.full((40, 50), 7, np.uint8)).save(first)
+    Image.fromarray(np.full((40, 50), 9, np.uint8)).save(second)
+    for file in (first, second):  # alike but for their pixels: size and modification time
+        os.utime(file, ns=(10**18, 10**18))
+    assert first.stat().st_size == second.stat().st_size
+    link = tmp_path / "link.png"
+    link.symlink_to(first)
+    cache = tmp_path / "cache"
+    np.testing.assert_array_equal(
+        images.decoded_images([link], 8, cache=cache), images.load_image(first, 8)[None]
+    )
+    link.unlink()
+    link.symlink_to(second)
+    np.testing.assert_array_equal(
+        images.decoded_images([link], 8, cache=cache), images.load_image(second, 8)[None]
+    )
 
 
 def test_without_cache_nothing_is_written(tmp_path, monkeypatch):
     monkeypatch.setenv("COVIDLAB_DATA_DIR", str(tmp_path / "data"))
     paths = _gray_files(tmp_path, 2)
     with_cache = images.decoded_images(paths, 8)
-    assert len(list((tmp_path / "data" / "cache" / "decoded").glob("*.npy"))) == 2
+    cache = tmp_path / "data" / "cache" / "decoded"
+    assert len(_cached_keys(cache)) == 2
+    written = sorted(cache.iterdir())
     np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=False), with_cache)
     images.decoded_images(_gray_files(tmp_path / "data", 1), 8, cache=False)
-    assert len(list((tmp_path / "data" / "cache" / "decoded").glob("*.npy"))) == 2
+    assert sorted(cache.iterdir()) == written
 
 
 def test_runs_sharing_the_cache_at_once_get_the_same_images(tmp_path):
@@ -339,7 +380,7 @@ def test_runs_sharing_the_cache_at_once_get_the_same_images(tmp_path):
         )
     for result in results[1:]:
         np.testing.assert_array_equal(result, results[0])
-    assert len(list(cache.glob("*.npy"))) == 12 and not list(cache.glob(".*"))
+    assert len(_cached_keys(cache)) == 12 and not list(cache.glob(".*"))
 
 
 def test_a_damaged_image_is_named(tmp_path):
@@ -355,10 +396,12 @@ def test_a_damaged_image_among_many_pieces_is_named_and_the_others_are_kept(tmp_
     cache = tmp_path / "cache"
     with pytest.raises(images.ImageDecodeError, match=r"image23\.png"):
         images.decoded_images(paths, 8, cache=cache)
-    # what was written is whole: every file in the cache reads back as an image
+    # what was written is whole: every array in the cache matches its keys and reads back
     assert not list(cache.glob(".*"))
+    kept = _cached_keys(cache)
+    assert 0 < len(kept) < 40
     for file in cache.glob("*.npy"):
-        assert np.load(file).shape == (8, 8, 3)
+        assert np.load(file).shape[1:] == (8, 8, 3)
 
 
 def test_pieces_hold_one_plan_each_and_cover_every_image_once(tmp_path, image_files):
