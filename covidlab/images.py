@@ -342,17 +342,16 @@ def decoded_images(
     """Every image of ``paths`` decoded and resized once: a uint8 ``(n, height, width, 3)`` array.
 
     With ``cache`` (the default folder :func:`covidlab.config.decoded_cache_dir`, or a folder
-    given here) the resized images are also kept on disk, each keyed by its file (path, inode,
-    size, modification time: :func:`_cache_key`), the output size, the resize mode and
-    :data:`DECODER_VERSION`. Every fold, every backbone and every later run that asks for the
-    same image at the same size then reads it instead of decoding it again, whatever subset
+    given here) the resized images are also kept on disk, each keyed by its file (path, device
+    and inode, size, modification time: :func:`_cache_key`), the output size, the resize mode
+    and :data:`DECODER_VERSION`. Every fold, every backbone and every later run that asks for
+    the same image at the same size then reads it instead of decoding it again, whatever subset
     and order it asks for; a changed file gets a new key. The images of one piece (below) are
     kept together, an ``.npy`` array of up to 32 images beside a ``.keys`` file naming them
-    (:func:`_write_cached`): a file per image, as this module kept them before, made writing
-    the cache cost up to three quarters of the time decoding the shared sample's 240 small
-    PNGs took. Files are written atomically (a temporary name, then a rename), so runs
-    sharing the folder do not damage each other. Delete the folder at any time to reclaim the
-    space.
+    (:func:`_write_cached`): a file per image, as this module kept them before, made writing the
+    cache cost up to three quarters of the time decoding the shared sample's 240 small PNGs
+    took. Files are written atomically (a temporary name, then a rename), so runs sharing the
+    folder do not damage each other. Delete the folder at any time to reclaim the space.
 
     Missing images are decoded by one thread per CPU core, in pieces of images that share a
     :class:`DecodePlan` (:func:`_chunks`), each thread writing its cache files as it goes.
@@ -459,9 +458,11 @@ def _cache_key(path: str, height: int, width: int, resize: str) -> str:
     """The name of ``path``'s image at this size and mode in the cache: 32 hex digits.
 
     The file is named by its absolute path and, through a link too, by the file it reaches
-    (device, inode, size, modification time): rewriting or replacing the file, or pointing a
-    link elsewhere, gives a new key. (``os.path.realpath`` would name the target as well but
-    cost 15 microseconds an image, four times the rest of the key.)
+    (device, inode, size, modification time): replacing the file, rewriting it with another
+    size or at a later time, or pointing a link elsewhere, gives a new key (a rewrite in place
+    to the same size within the file system's clock resolution keeps it). ``os.path.realpath``
+    would name a link's target as well but costs 15 microseconds an image, four times the
+    rest of the key.
     """
     try:
         status = os.stat(path)
@@ -478,43 +479,83 @@ def _read_cached(folder: Path, prefix: str, keys: list[str], result: np.ndarray)
     """Copy the images of ``keys`` found in ``folder`` into ``result``; the indices not found.
 
     Reads the ``.keys`` files whose names start with ``prefix`` (this size and resize mode),
-    then, memory-mapped, only the rows it needs of their arrays. An array that is missing,
-    unreadable or of another shape than its keys say counts as absent: its images are decoded
-    again.
+    then only the rows it needs of their arrays (:func:`_read_rows`). A cached piece is
+    trusted only whole: a ``.keys`` file whose lines do not hash to its name (reordered,
+    edited), or an array that is missing, damaged or of another shape than its keys say,
+    counts as absent, and its images are decoded again.
     """
     wanted: dict[str, list[int]] = {}
     for index, key in enumerate(keys):
         wanted.setdefault(key, []).append(index)
-    found: dict[str, tuple[int, dict[str, int]]] = {}  # array file -> (its length, key -> row)
-    for entry in os.scandir(folder):
-        if not (entry.name.startswith(prefix) and entry.name.endswith(".keys")):
+    try:
+        entries = [entry.path for entry in os.scandir(folder)]
+    except OSError:  # an unreadable folder costs the cache, not the run
+        entries = []
+    for path in entries:
+        name = os.path.basename(path)
+        if not (name.startswith(prefix) and name.endswith(".keys")):
             continue
         try:
-            stored = Path(entry.path).read_text().split()
+            stored = Path(path).read_text(encoding="ascii").split()
         except (OSError, UnicodeDecodeError):
+            continue
+        if _piece_name(prefix, stored) != name.removesuffix(".keys"):
             continue
         rows = {key: row for row, key in enumerate(stored) if key in wanted}
         if rows:
-            found[entry.path.removesuffix(".keys") + ".npy"] = (len(stored), rows)
-    for array_file, (length, rows) in found.items():
-        try:
-            pack = np.load(array_file, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            continue
-        if pack.dtype == np.uint8 and pack.shape == (length, *result.shape[1:]):
-            for key, row in rows.items():
+            array_file = path.removesuffix(".keys") + ".npy"
+            for key, image in _read_rows(array_file, len(stored), rows, result.shape[1:]):
                 if key in wanted:
-                    result[wanted.pop(key)] = pack[row]
-        del pack  # closes the memory map
+                    result[wanted.pop(key)] = image
     return sorted(index for indices in wanted.values() for index in indices)
 
 
+def _read_rows(array_file: str, length: int, rows: dict[str, int], shape: tuple[int, ...]):
+    """``(key, image)`` for the ``rows`` (key -> row) of a cached ``.npy`` array of ``length``
+    uint8 images of ``shape``; nothing when the file is not exactly that.
+
+    The header is checked against the keys file and the file's size, then each row is read
+    on its own: no memory map, which a file replaced on a network drive could turn into a
+    crash.
+    """
+    image_bytes = int(np.prod(shape))
+    try:
+        with open(array_file, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            stored_shape, fortran_order, dtype = read_header(handle)
+            offset = handle.tell()
+            if (
+                stored_shape != (length, *shape)
+                or fortran_order
+                or dtype != np.uint8
+                or os.fstat(handle.fileno()).st_size != offset + length * image_bytes
+            ):
+                return []
+            images = []
+            for key, row in rows.items():
+                handle.seek(offset + row * image_bytes)
+                images.append((key, np.frombuffer(handle.read(image_bytes), np.uint8)))
+    except Exception:  # a damaged header fails in many ways; it costs a decode, not the run
+        return []
+    return [(key, image.reshape(shape)) for key, image in images if image.size == image_bytes]
+
+
+def _piece_name(prefix: str, keys: Sequence[str]) -> str:
+    """The file name, without suffix, of a cached piece: ``prefix`` and a hash of its keys."""
+    return prefix + hashlib.sha256(" ".join(keys).encode()).hexdigest()[:32]
+
+
 def _write_cached(folder: Path, prefix: str, keys: list[str], images: np.ndarray) -> None:
-    """Keep ``images`` in ``folder`` under ``keys``: ``<prefix><hash>.npy`` (the array), then
-    ``<prefix><hash>.keys`` (the keys, one a line: what :func:`_read_cached` looks for), each
-    written atomically. The hash is the keys', so two runs writing the same images at once
+    """Keep ``images`` in ``folder`` under ``keys``: ``<name>.npy`` (the array), then
+    ``<name>.keys`` (the keys, one a line: what :func:`_read_cached` looks for), each written
+    atomically, ``<name>`` from :func:`_piece_name`. Two runs writing the same images at once
     write the same files."""
-    name = prefix + hashlib.sha256(" ".join(keys).encode()).hexdigest()[:32]
+    name = _piece_name(prefix, keys)
     try:
         write_file_atomically(
             folder / f"{name}.npy",

@@ -372,15 +372,45 @@ def test_without_cache_nothing_is_written(tmp_path, monkeypatch):
 
 
 def test_runs_sharing_the_cache_at_once_get_the_same_images(tmp_path):
-    paths = _gray_files(tmp_path, 12)
+    """Four runs ask for different subsets, three times each, so that reads of the folder
+    overlap other runs' writes."""
+    paths = _gray_files(tmp_path, 40)
+    expected = images.decoded_images(paths, (16, 20), cache=False)
     cache = tmp_path / "cache"
+
+    def run(seed: int) -> None:
+        for repeat in range(3):
+            subset = np.random.default_rng([seed, repeat]).permutation(len(paths))[:25]
+            got = images.decoded_images([paths[i] for i in subset], (16, 20), cache=cache)
+            np.testing.assert_array_equal(got, expected[subset])
+
     with ThreadPoolExecutor(4) as pool:
-        results = list(
-            pool.map(lambda _: images.decoded_images(paths, (16, 20), cache=cache), range(4))
-        )
-    for result in results[1:]:
-        np.testing.assert_array_equal(result, results[0])
-    assert len(_cached_keys(cache)) == 12 and not list(cache.glob(".*"))
+        list(pool.map(run, range(4)))
+    assert len(_cached_keys(cache)) == 40 and not list(cache.glob(".*"))
+
+
+@pytest.mark.parametrize("damage", ["keys reordered", "header length", "zip file", "shape"])
+def test_a_damaged_cache_piece_is_decoded_again(tmp_path, monkeypatch, damage):
+    """What a damaged piece holds is never served: its images are decoded again."""
+    paths = _gray_files(tmp_path, 6)
+    monkeypatch.setattr(images, "_worker_count", lambda: 1)  # two pieces of three images
+    cache = tmp_path / "cache"
+    expected = images.decoded_images(paths, 8, cache=cache)
+    for keys_file in cache.glob("*.keys"):
+        array_file = keys_file.with_suffix(".npy")
+        raw = bytearray(array_file.read_bytes())
+        if damage == "keys reordered":  # would hand out each other's pixels
+            first, second, third = keys_file.read_text().split()
+            keys_file.write_text(f"{second}\n{first}\n{third}\n")
+        elif damage == "header length":  # would shift every pixel by a byte
+            raw[8] -= 1  # the little-endian header length of a version 1.0 .npy file
+        elif damage == "zip file":  # np.load would return an NpzFile
+            raw[:4] = b"PK\x03\x04"
+        else:  # a negative number in the header's shape
+            assert b"(3, 8, 8, 3)" in raw
+            raw = raw.replace(b"(3, 8, 8, 3)", b"(-3, 8, 8, 3", 1)
+        array_file.write_bytes(raw)
+    np.testing.assert_array_equal(images.decoded_images(paths, 8, cache=cache), expected)
 
 
 def test_a_damaged_image_is_named(tmp_path):
