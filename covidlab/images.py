@@ -373,10 +373,11 @@ def decoded_images(
         folder = decoded_cache_dir() if cache is True else Path(cache)
         folder.mkdir(parents=True, exist_ok=True)
     prefix = f"{height}x{width}-{resize}-"  # the cache files of this size and mode
-    keys = [] if folder is None else [_cache_key(path, height, width, resize) for path in paths]
-    missing = (
-        list(range(len(paths))) if folder is None else _read_cached(folder, prefix, keys, result)
-    )
+    if folder is None:
+        keys, missing = [], list(range(len(paths)))
+    else:
+        keys = [_cache_key(path, height, width, resize) for path in paths]
+        missing = _read_cached(folder, prefix, keys, result)
     if not missing:
         return result
     plan_of = {index: _plan(paths[index], height, width, resize) for index in missing}
@@ -488,22 +489,21 @@ def _read_cached(folder: Path, prefix: str, keys: list[str], result: np.ndarray)
     for index, key in enumerate(keys):
         wanted.setdefault(key, []).append(index)
     try:
-        entries = [entry.path for entry in os.scandir(folder)]
+        entries = list(os.scandir(folder))
     except OSError:  # an unreadable folder costs the cache, not the run
         entries = []
-    for path in entries:
-        name = os.path.basename(path)
-        if not (name.startswith(prefix) and name.endswith(".keys")):
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and entry.name.endswith(".keys")):
             continue
         try:
-            stored = Path(path).read_text(encoding="ascii").split()
+            stored = Path(entry.path).read_text(encoding="ascii").split()
         except (OSError, UnicodeDecodeError):
             continue
-        if _piece_name(prefix, stored) != name.removesuffix(".keys"):
+        if _piece_name(prefix, stored) != entry.name.removesuffix(".keys"):
             continue
         rows = {key: row for row, key in enumerate(stored) if key in wanted}
         if rows:
-            array_file = path.removesuffix(".keys") + ".npy"
+            array_file = entry.path.removesuffix(".keys") + ".npy"
             for key, image in _read_rows(array_file, len(stored), rows, result.shape[1:]):
                 if key in wanted:
                     result[wanted.pop(key)] = image
@@ -539,10 +539,11 @@ def _read_rows(array_file: str, length: int, rows: dict[str, int], shape: tuple[
             images = []
             for key, row in rows.items():
                 handle.seek(offset + row * image_bytes)
-                images.append((key, np.frombuffer(handle.read(image_bytes), np.uint8)))
+                pixels = np.frombuffer(handle.read(image_bytes), np.uint8)
+                images.append((key, pixels.reshape(shape)))  # a short read fails here
     except Exception:  # a damaged header fails in many ways; it costs a decode, not the run
         return []
-    return [(key, image.reshape(shape)) for key, image in images if image.size == image_bytes]
+    return images
 
 
 def _piece_name(prefix: str, keys: Sequence[str]) -> str:
