@@ -122,6 +122,25 @@ def test_page_renders(page, book_url: str, toc_page: str) -> None:
 # The widest element's overflow past the window, and text in outputs a reader should never see.
 LAYOUT_JS = """
 () => {
+  const brokenWords = () => {
+    const broken = [];
+    const cells = document.querySelectorAll(
+      "div.cell_output table.dataframe th, div.cell_output table.dataframe td");
+    for (const cell of cells) {
+      const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+      while (walker.nextNode()) {
+        const text = walker.currentNode;
+        for (const match of text.data.matchAll(/\\S*-\\S*/g)) {
+          const range = document.createRange();
+          range.setStart(text, match.index);
+          range.setEnd(text, match.index + match[0].length);
+          const lines = new Set(Array.from(range.getClientRects(), (rect) => Math.round(rect.top)));
+          if (lines.size > 1) broken.push(match[0]);
+        }
+      }
+    }
+    return broken;
+  };
   const outputs = Array.from(document.querySelectorAll("div.cell_output"))
     .map((element) => element.innerText).join("\\n");
   return {
@@ -129,6 +148,8 @@ LAYOUT_JS = """
     // folders made by tempfile, pytest or a synthetic cache: not the data folder, wherever it is
     temporary_paths: (outputs.match(/\\/tmp\\/(tmp|pytest-of-|covidlab-)\\S*/g) || []).slice(0, 3),
     nan: (outputs.match(/(^|[\\s(|,])NaN($|[\\s)|,])/gm) || []).length,
+    // words with a hyphen in an output table ("COVID-19", "0.785-1.000") that run over two lines
+    broken_words: brokenWords().slice(0, 3),
   };
 }
 """
@@ -137,10 +158,14 @@ LAYOUT_JS = """
 @pytest.mark.parametrize("width", [1280, 800])
 def test_page_reads_well_at_width(page, book_url: str, toc_page: str, width: int) -> None:
     """No horizontal scrolling of the page (wide tables scroll inside their cell, the banner
-    wraps), no temporary paths and no NaN in the outputs."""
+    wraps), no word of a table broken at its hyphen, no temporary paths and no NaN in the
+    outputs."""
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(f"{book_url}/{toc_page}.html", wait_until="load")
     layout = page.evaluate(LAYOUT_JS)
     assert layout["overflow"] <= 1, f"{toc_page} at {width} px scrolls sideways by {layout}"
     assert not layout["temporary_paths"], f"{toc_page}: outputs show {layout['temporary_paths']}"
     assert layout["nan"] == 0, f"{toc_page}: outputs show NaN {layout['nan']} times"
+    assert not layout["broken_words"], (
+        f"{toc_page} at {width} px breaks these table words at a hyphen: {layout['broken_words']}"
+    )
