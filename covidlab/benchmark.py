@@ -164,6 +164,21 @@ def run_method(
     return record
 
 
+def classes_never_predicted(cm: np.ndarray, classes: Sequence[str] = CLASSES) -> list[str]:
+    """The classes a model gave no test image to, though the test set holds some: an empty
+    column of its confusion matrix (rows: true class) beside a non-empty row.
+
+    Such a model has not learned to tell that class apart, whatever its other scores; its
+    balanced accuracy counts a sensitivity of 0 for it.
+    """
+    cm = np.asarray(cm)
+    return [
+        name
+        for name, given, held in zip(classes, cm.sum(axis=0), cm.sum(axis=1), strict=True)
+        if given == 0 and held > 0
+    ]
+
+
 def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: float) -> dict:
     scores = metrics.accuracy_with_interval(cm)
     covid = metrics.one_vs_rest(cm, CLASSES.index("covid"))
@@ -192,10 +207,54 @@ def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: 
         "covid_specificity": covid.specificity,
         "per_class": json.loads(per_class.to_json(orient="index")),
         "largest_class_share": float(predicted.max() / scores["n"]),
+        "classes_never_predicted": classes_never_predicted(cm),
         "confusion": cm.tolist(),
         "parameters": counts,
         "wall_seconds": wall_seconds,
     }
+
+
+def never_predicted_text(record: dict) -> str:
+    """A few sentences on the classes the model of ``record`` never predicted on the common test
+    (``classes_never_predicted``), where their test images went, and the cause as far as the
+    run's settings show it; "" for a model that predicted every class.
+
+    The cause this can name: a backbone frozen whole (``base_trainable`` false, no
+    ``layer_cutoff``) with random weights. Its filters never change, and layer after layer they
+    make the features of different images alike (chapter 07 measures it with
+    :mod:`covidlab.frozen`), so the small trained head receives nearly the same signal for every
+    image. With ImageNet weights (the ``paper`` profile) the same base is a trained feature
+    extractor, so this says nothing about the paper's method.
+    """
+    missing = record["classes_never_predicted"]
+    if not missing:
+        return ""
+    cm = np.asarray(record["confusion"])
+    went = []
+    for name in missing:
+        row = cm[CLASSES.index(name)]
+        answers = ", ".join(
+            f"{other} {count}" for other, count in zip(CLASSES, row, strict=True) if count
+        )
+        went.append(f"its {row.sum()} {name} test images were called: {answers}")
+    text = (
+        f"{record['method']} never predicts {' or '.join(missing)} on the common internal test "
+        f"({'; '.join(went)})."
+    )
+    spec = papers.get(record["paper"]).models[record["model"]]
+    if record["weights"] is None and not spec.base_trainable and spec.layer_cutoff is None:
+        counts = record["parameters"]
+        text += (
+            f" The cause: its {record['backbone']} base is frozen and its weights are random "
+            f"(no ImageNet weights on the {record['profile']} profile), so only the head's "
+            f"{counts['trainable']:,} of {counts['total']:,} parameters train, on features that "
+            "are nearly the same for every image (chapter 07 measures this). It is a limit of "
+            "this run, not a finding about the method: with ImageNet weights the frozen base "
+            "would be a trained feature extractor."
+        )
+    else:
+        text += " This run's settings do not explain it: the model did not learn that class."
+    return text
 
 
 def run_benchmark(
@@ -291,7 +350,9 @@ def load_or_run(
 
     The file is re-made when it holds another profile or seed, lacks one of ``methods``, or
     was trained with other settings than :func:`method_config` gives now (an older version of
-    the benchmark, e.g. another demo recipe, or one without the external test). Two runs at once
+    the benchmark, e.g. another demo recipe, or one without the external test or the
+    ``classes_never_predicted`` key). It prints nothing: the chapters say which run they show
+    (profile, data, split) from the results themselves. Two runs at once
     (chapters 10 and 11 executed in parallel) do not both train: the second waits for the
     first under a lock beside the file, then reads what it wrote.
     """
@@ -306,16 +367,14 @@ def load_or_run(
             done = {
                 record["method"]: _settings(record)
                 for record in results["results"]
-                if "external" in record
+                if "external" in record and "classes_never_predicted" in record
             }
             same = all(done.get(label) == settings for label, settings in wanted.items())
             current = results["profile"] == profile and "external_patients" in results
             if current and results.get("seed") == seed and same:
-                print(f"read {path.name}, written by an earlier run (delete it to train again)")
                 return results
-        results = run_benchmark(profile, methods, seed=seed)
+        results = run_benchmark(profile, methods, seed=seed, progress=False)
         write_results(results, path)
-    print(f"wrote {path.name} in the data folder's benchmark/ (read back by later runs)")
     return results
 
 
@@ -342,8 +401,13 @@ def leaderboard(results: dict) -> pd.DataFrame:
     ``accuracy`` comes with its 95 % Wilson interval (``ci_low``, ``ci_high``); balanced
     accuracy (the mean per-class sensitivity) beside it, since a model that answers one class
     for everything scores 1/3 there whatever the class mix; ``largest class share`` is the share
-    of test images given to the most predicted class. The text of each claim is in
-    :func:`claims_table`.
+    of test images given to the most predicted class, and ``never predicts`` the classes the
+    method gave no test image to (:func:`classes_never_predicted`; "none" for a method that
+    predicts all three). ``COVID-19 specificity (vs normal and pneumonia)`` is the one-vs-rest
+    specificity: every image that is not COVID-19 counts, unlike chapter 10's specificity vs
+    normal. ``external (COVID-19 vs normal)`` is the mean of the external COVID-19 sensitivity
+    and specificity vs normal. The text of each claim is in
+    :mod:`covidlab.chapters.benchmark` (``claims_table``).
     """
     claims = papers.HEADLINES.set_index("paper")
     rows = []
@@ -362,10 +426,11 @@ def leaderboard(results: dict) -> pd.DataFrame:
                 "accuracy": record["accuracy"],
                 "ci_low": record["ci_low"],
                 "ci_high": record["ci_high"],
-                "covid sensitivity": record["covid_sensitivity"],
-                "covid specificity": record["covid_specificity"],
+                "COVID-19 sensitivity": record["covid_sensitivity"],
+                "COVID-19 specificity (vs normal and pneumonia)": record["covid_specificity"],
                 "largest class share": share,
-                "external": _external_balanced(record),
+                "never predicts": ", ".join(record["classes_never_predicted"]) or "none",
+                "external (COVID-19 vs normal)": _external_balanced(record),
                 "input": "x".join(map(str, record["input_size"])),
                 "epochs": record["epochs"],
                 "parameters": record["parameters"]["total"],
@@ -384,7 +449,8 @@ def leaderboard(results: dict) -> pd.DataFrame:
 
 
 def _external_balanced(record: dict) -> float:
-    """Mean of the external COVID-19 sensitivity and specificity (NaN without the test)."""
+    """Mean of the external COVID-19 sensitivity and specificity vs normal (NaN without the
+    test)."""
     scores = record.get("external")
     if not scores:
         return np.nan

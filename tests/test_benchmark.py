@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from covidlab import benchmark, data, papers, profiles, synthetic
+from covidlab import benchmark, data, external_set, papers, profiles, synthetic
 from covidlab.chapters import benchmark as chapter
 from covidlab.chapters import external as external_chapter
 
@@ -46,7 +46,51 @@ def test_record_reads_the_confusion_matrix():
     assert record["backbone"] == "VGG16"
     assert record["balanced_accuracy"] == pytest.approx((8 / 10 + 9 / 10 + 8 / 10) / 3)
     assert record["largest_class_share"] == pytest.approx(10 / 30)  # columns 10, 10, 10
+    assert record["classes_never_predicted"] == []
     json.dumps(record)  # the record must be JSON-serialisable
+
+
+def test_classes_never_predicted_are_empty_columns_of_classes_with_test_images():
+    # rows: covid, normal, pneumonia; every normal image called pneumonia
+    assert benchmark.classes_never_predicted(np.array([[15, 0, 0], [0, 0, 15], [0, 0, 31]])) == [
+        "normal"
+    ]
+    assert benchmark.classes_never_predicted(np.array([[0, 0, 2], [0, 0, 2], [0, 0, 16]])) == [
+        "covid",
+        "normal",
+    ]
+    # a class without test images is not "never predicted": there was nothing to predict
+    assert benchmark.classes_never_predicted(np.array([[3, 0, 1], [0, 0, 0], [1, 0, 5]])) == []
+
+
+def _collapsed_record(key: str, profile: str = "demo") -> dict:
+    """A record of ``key`` whose model called every normal test image pneumonia."""
+    config = benchmark.method_config(key, profile)
+    cm = np.array([[15, 0, 0], [0, 0, 15], [0, 0, 31]])
+    counts = {"total": 14_755_731, "trainable": 41_043, "non_trainable": 14_714_688}
+    return benchmark._record(benchmark.METHODS[key], config, cm, counts, 1.0)
+
+
+def test_never_predicted_text_names_the_class_where_it_went_and_the_cause():
+    soares = _collapsed_record("soares")  # frozen VGG16, random weights on demo
+    text = benchmark.never_predicted_text(soares)
+    assert text.startswith("Soares (VGG16) never predicts normal")
+    assert "15 normal test images were called: pneumonia 15" in text
+    assert "frozen" in text and "random" in text and "41,043 of 14,755,731" in text
+    # COVIDX-Net trains its whole VGG19: the frozen-base cause does not apply
+    covidx = benchmark.never_predicted_text(_collapsed_record("covidx_net"))
+    assert "frozen" not in covidx and "do not explain it" in covidx
+    # on the paper profile the frozen base has ImageNet weights: not that cause either
+    assert "frozen" not in benchmark.never_predicted_text(_collapsed_record("soares", "paper"))
+    config = benchmark.method_config("soares", "demo")
+    learned = benchmark._record(
+        benchmark.METHODS["soares"],
+        config,
+        np.eye(3, dtype=int) * 5,
+        {"total": 1, "trainable": 1},
+        1,
+    )
+    assert benchmark.never_predicted_text(learned) == ""
 
 
 def test_the_benchmarks_demo_recipe_changes_only_covidx_net_and_says_so():
@@ -83,6 +127,7 @@ def _fake_results(intervals=((0.5, 0.1), (0.8, 0.1))):
                 "epochs": 1,
                 "parameters": {"total": 100, "trainable": 50},
                 "wall_seconds": 1.0,
+                "classes_never_predicted": [],
             }
         )
     return {"profile": "smoke", "results": records, "test_counts": {"covid": 2, "normal": 6}}
@@ -104,11 +149,24 @@ def test_leaderboard_ranks_by_balanced_accuracy_from_the_confusion_matrix():
     results = _fake_results()
     # soares: higher accuracy on a lopsided test set, but it answers one class
     results["results"][0]["confusion"] = [[0, 0, 2], [0, 0, 2], [0, 0, 16]]
+    results["results"][0]["classes_never_predicted"] = ["covid", "normal"]
     results["results"][1]["confusion"] = [[2, 0, 0], [0, 1, 1], [0, 3, 13]]
     table = benchmark.leaderboard(results)
     assert list(table["paper"]) == ["coronet", "soares"]
     assert table.loc[2, "balanced accuracy"] == pytest.approx(1 / 3)
     assert table.loc[2, "largest class share"] == pytest.approx(1.0)
+    assert list(table["never predicts"]) == ["none", "covid, normal"]
+    # every text and figure that ranks the methods marks the one that never predicts a class
+    summary = chapter.baseline_summary(table, baseline=0.5)
+    assert "Soares (VGG16), which never predicts covid, normal" in summary
+    fig = chapter.plot_leaderboard(table)
+    labels = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    assert labels == ["CoroNet (CoroNet)", "Soares (VGG16)\n(never predicts covid, normal)"]
+    results["results"][1]["accuracy"] = 0.2  # now the collapsed model tops the table
+    results["results"][1]["confusion"] = [[0, 0, 2], [0, 0, 2], [0, 0, 16]]
+    assert "**Soares (VGG16), which never predicts covid, normal**" in chapter.ranking_summary(
+        benchmark.leaderboard(results)
+    )
     claims = chapter.claims_table(results)
     assert list(claims.columns) == ["paper's claim", "test images", "what it measures"]
 
@@ -174,7 +232,7 @@ def test_cli_smoke_run_writes_results(tmp_path, monkeypatch):
         outside["predicted"]
     )
     board = benchmark.leaderboard(results)
-    assert board.loc[1, "external"] == pytest.approx(
+    assert board.loc[1, "external (COVID-19 vs normal)"] == pytest.approx(
         (outside["sensitivity"] + outside["specificity"]) / 2
     )
     assert set(external_chapter.external_table(results).index.get_level_values("test")) == {
@@ -205,6 +263,25 @@ def test_load_or_run_reads_a_file_made_with_the_same_settings_only(tmp_path, mon
     benchmark.write_results(stored, path)
     benchmark.load_or_run("smoke", ["soares"], path=path)
     assert len(calls) == 2
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
+    del record["classes_never_predicted"]  # made before the key existed
+    benchmark.write_results(stored, path)
+    benchmark.load_or_run("smoke", ["soares"], path=path)
+    assert len(calls) == 3
+
+
+def test_load_or_run_prints_nothing(tmp_path, monkeypatch, capsys):
+    config = benchmark.method_config("soares", "smoke")
+    record = benchmark._record(
+        benchmark.METHODS["soares"], config, np.eye(3, dtype=int), {"total": 1, "trainable": 1}, 1
+    )
+    record["external"] = {"sensitivity": 0.5, "specificity": 0.5}
+    made = {"profile": "smoke", "seed": 0, "external_patients": [], "results": [record]}
+    monkeypatch.setattr(benchmark, "run_benchmark", lambda *a, **k: made)
+    path = tmp_path / "smoke.json"
+    benchmark.load_or_run("smoke", ["soares"], path=path)  # trains (here: the stand-in)
+    benchmark.load_or_run("smoke", ["soares"], path=path)  # reads
+    assert capsys.readouterr().out == ""
 
 
 def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
@@ -240,3 +317,72 @@ def test_two_runs_at_once_train_once(tmp_path, monkeypatch):
     for thread in threads:
         thread.join(timeout=30)
     assert len(calls) == 1 and answers == [made, made]
+
+
+def _external_results() -> dict:
+    """Two demo records with an external test of 20 COVID-19 and 20 normal images: Soares
+    never predicts normal (and calls every external image COVID-19), CoroNet predicts every
+    class inside and calls 18 of the external normal images COVID-19."""
+    classes = benchmark.CLASSES
+    groups = ("A COVID-19",) * 20 + ("A no finding",) * 20
+    labels = ("covid",) * 20 + ("normal",) * 20
+    records = []
+    for key, cm, predicted in (
+        ("soares", [[20, 0, 0], [0, 0, 20], [0, 0, 20]], ("covid",) * 40),
+        (
+            "coronet",
+            [[20, 0, 0], [0, 17, 3], [0, 0, 20]],
+            ("covid",) * 38 + ("normal",) * 2,
+        ),
+    ):
+        config = benchmark.method_config(key, "demo")
+        counts = {"total": 100, "trainable": 10}
+        record = benchmark._record(benchmark.METHODS[key], config, np.array(cm), counts, 1.0)
+        record["external"] = external_set.ExternalResult(
+            classes, groups, labels, predicted
+        ).to_json()
+        records.append(record)
+    return {
+        "classes": list(classes),
+        "results": records,
+        "external_patients": [f"p{i}" for i in range(40)],
+    }
+
+
+def test_chapter_10_leaves_a_model_that_never_says_normal_out_of_the_evidence():
+    results = _external_results()
+    soares, coronet = results["results"]
+    assert not external_chapter.answers_covid_and_normal(soares)
+    assert external_chapter.answers_covid_and_normal(coronet)
+    findings = external_chapter.external_findings(results).splitlines()
+    assert "left out of the evidence" in findings[0] and "never predicts normal" in findings[0]
+    assert "drops" not in findings[0]
+    assert "specificity vs normal **drops** (1.00 -> 0.10)" in findings[1]
+    assert "normal called normal 17/20 inside, 2/20 outside" in findings[1]
+    table = external_chapter.external_table(results)
+    assert list(table.columns) == [
+        "COVID-19 sensitivity",
+        "specificity vs normal",
+        "normal called normal",
+    ]
+    assert table.loc[("Soares", "internal"), "normal called normal"] == "0/20"
+    fig = external_chapter.plot_external(results)
+    labels = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    assert labels == ["Soares\n(never predicts normal)", "CoroNet"]
+
+
+def test_chapter_10_reading_is_written_from_the_models_it_keeps():
+    results = _external_results()
+    text = external_chapter.reading_summary(results)
+    assert text.startswith("Left out: Soares (VGG16), which never predicts normal")
+    # the numbers are CoroNet's alone: Soares' internal specificity of 1.00 would not change
+    # the range, but its 0 normal images called normal would
+    assert "Inside (the other model): specificity vs normal 1.00, COVID-19 sensitivity 1.00" in text
+    assert "it calls 17 of the 20 internal normal images normal" in text
+    assert "its specificity vs normal 0.10" in text
+    assert (
+        "of the 20 external normal images (A no finding) it calls 18 COVID-19 and 2 normal" in text
+    )
+    assert "a real drop" in text
+    results["results"] = results["results"][:1]
+    assert "no evidence either way" in external_chapter.reading_summary(results)

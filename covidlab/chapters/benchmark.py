@@ -13,6 +13,7 @@ from covidlab.benchmark import (
     METHODS,
     default_methods,
     method_config,
+    never_predicted_text,
 )
 
 
@@ -45,29 +46,39 @@ SCORE_COLUMNS = [
     "accuracy",
     "ci_low",
     "ci_high",
-    "covid sensitivity",
-    "covid specificity",
+    "COVID-19 sensitivity",
+    "COVID-19 specificity (vs normal and pneumonia)",
     "largest class share",
-    "external",
+    "never predicts",
+    "external (COVID-19 vs normal)",
     "paper's claim",
 ]
 COST_COLUMNS = ["method", "input", "epochs", "parameters", "trainable", "wall s"]
 
 
+def _with_missing_classes(row: pd.Series) -> str:
+    """A leaderboard row's method, followed by the classes it never predicts, if any."""
+    if row["never predicts"] == "none":
+        return row["method"]
+    return f"{row['method']}, which never predicts {row['never predicts']}"
+
+
 def baseline_summary(table: pd.DataFrame, baseline: float) -> str:
-    """Markdown: which methods clear the dotted line with their whole interval, and the largest
-    share of test images any method gives to one class (1.0: a model that answers one class)."""
-    above = table[table["ci_low"] > baseline]["method"].tolist()
+    """Markdown: which methods clear the dotted line with their whole interval (naming the
+    classes a method among them never predicts: clearing the line does not mean it learned
+    every class), and the largest share of test images any method gives to one class (1.0: a
+    model that answers one class)."""
+    above = [_with_missing_classes(row) for _, row in table[table["ci_low"] > baseline].iterrows()]
     text = (
         f"Always answering the most frequent test class scores **{baseline:.2f}** (the dotted "
         f"line). {len(above)} of the {len(table)} methods score above it with their whole "
         "interval"
     )
-    text += f" ({', '.join(above)})." if above else "."
+    text += f" ({'; '.join(above)})." if above else "."
     if "largest class share" in table:
         worst = table.loc[table["largest class share"].idxmax()]
         text += (
-            f" The most one-sided method, {worst['method']}, gives "
+            f" The most one-sided method, {_with_missing_classes(worst)}, gives "
             f"{100 * worst['largest class share']:.0f} % of the test images to one class (a "
             "model that had learned nothing and answered one class would give 100 %)."
         )
@@ -131,7 +142,7 @@ def ranking_summary(table: pd.DataFrame) -> str:
         else f"{'overlaps' if n_best else 'does not overlap'} the other method's"
     )
     text = (
-        f"The top of the table is **{best['method']}**, with {balanced}accuracy "
+        f"The top of the table is **{_with_missing_classes(best)}**, with {balanced}accuracy "
         f"{best['accuracy']:.2f} (95 % interval {best['ci_low']:.2f}-{best['ci_high']:.2f}). "
         f"Its interval {others}"
     )
@@ -147,6 +158,18 @@ def ranking_summary(table: pd.DataFrame) -> str:
             "one other: the data cannot put those in order, whatever the points say."
         )
     return text
+
+
+def never_predicted_note(results: dict) -> str:
+    """Markdown: the methods that never predict some class on the common test, each with where
+    its images of that class went and the cause where the run's settings show it
+    (:func:`covidlab.benchmark.never_predicted_text`); or that every method predicts every
+    class. Such a method has not learned that class, whatever its place in the leaderboard."""
+    notes = [never_predicted_text(record) for record in results["results"]]
+    notes = [f"- **Never predicts a class.** {note}" for note in notes if note]
+    if not notes:
+        return "Every method predicts each class for some test image."
+    return "\n".join(notes)
 
 
 def confusion_table(results: dict) -> pd.DataFrame:
@@ -179,12 +202,19 @@ def plot_leaderboard(
     """This run's accuracy with its Wilson interval, its balanced accuracy, and each paper's
     own claim, one row per method of a :func:`leaderboard`.
 
-    ``baseline`` (e.g. :func:`majority_baseline`) is drawn as a dotted line.
+    ``baseline`` (e.g. :func:`majority_baseline`) is drawn as a dotted line. A method that
+    never predicts some class has it written under its name.
     """
     from covidlab.viz import add_caption, interval_rows
 
+    names = [
+        row["method"]
+        if row["never predicts"] == "none"
+        else f"{row['method']}\n(never predicts {row['never predicts']})"
+        for _, row in table.iterrows()
+    ]
     fig, ax, y = interval_rows(
-        table["method"],
+        names,
         table["accuracy"],
         table["ci_low"],
         table["ci_high"],
