@@ -58,18 +58,28 @@ def grad_cam_resolution(model: keras.Model, layer_name: str | None = None) -> tu
     return int(height), int(width)
 
 
-def grad_cam_refusal(model: keras.Model, layer_name: str | None = None) -> str | None:
+def grad_cam_refusal(
+    model: keras.Model, layer_name: str | None = None, *, reference: keras.Model | None = None
+) -> str | None:
     """Why a Grad-CAM of ``model`` would mislead, or None when its map is at least
-    :data:`MIN_MAP_SIZE` cells high and wide. A chapter prints the reason instead of a figure."""
+    :data:`MIN_MAP_SIZE` cells high and wide. A chapter prints the reason instead of a figure.
+
+    ``reference`` is the same network built at the paper's input size (a chapter's paper
+    model); the reason then says how fine the map is there, read from that model.
+    """
     height, width = grad_cam_resolution(model, layer_name)
     if min(height, width) >= MIN_MAP_SIZE:
         return None
+    finer = "a larger input gives a finer map"
+    if reference is not None:
+        size = "x".join(str(d) for d in reference.inputs[0].shape[1:3])
+        map_height, map_width = grad_cam_resolution(reference)
+        finer += f"; at the paper's {size} input this network's map is {map_height}x{map_width}"
     return (
         f"No Grad-CAM for {model.name}: at this input size its last convolutional map is "
         f"{height}x{width} cells, so a heatmap could only say which of those {height * width} "
         f"coarse blocks of the image mattered, not where in the lungs. It needs at least "
-        f"{MIN_MAP_SIZE}x{MIN_MAP_SIZE} "
-        "(a larger input gives a finer map; at the paper's 224 px most backbones give 7x7)."
+        f"{MIN_MAP_SIZE}x{MIN_MAP_SIZE} ({finer})."
     )
 
 

@@ -127,8 +127,10 @@ def test_fine_tune_epochs_keep_the_paper_profile_ratio():
 
 
 def test_table_v_binary_row_contradicts_itself():
-    """Table V's binary row: F1 is not 2PR/(P + R), and recall, specificity and precision fit no
-    2x2 matrix of the 29 COVID-19 + 192 other test images; only the accuracy (219/221) does."""
+    """Table V's binary row: F1 is not 2PR/(P + R) whatever the test set; and if the binary model
+    was tested on the 3-class test set (29 COVID-19 + 192 others, the only one the paper
+    states), its recall, specificity and precision fit no 2x2 matrix of it; only the accuracy
+    (219/221) does."""
     row = SPEC.reported["tasks"].table.loc["binary"]
     p, r = row["precision"], row["recall"]
     assert round(2 * p * r / (p + r), 2) == 98.80 != row["f1"]
@@ -151,6 +153,8 @@ def test_table_v_binary_row_contradicts_itself():
         "accuracy": "yes",
     }
     assert check.loc["f1", "nearest possible (%)"] == pytest.approx(98.80, abs=0.005)
+    assert check.loc["f1", "assumes"].startswith("nothing")  # the F1 check needs no test set
+    assert check.loc["recall", "assumes"] == "tested on 29 COVID-19 + 192 other images"
     assert check.loc["recall", "as a fraction"] in {"28/29", "29/29"}
     assert check.loc["accuracy", "as a fraction"] == "219/221"
 
@@ -181,3 +185,66 @@ def test_summary_table_reads_each_task_with_its_own_classes():
     assert table.loc["binary", "test images"] == 40
     low, high = metrics.wilson_interval(36, 40)
     assert table.loc["binary", "accuracy 95% CI"] == f"{low:.2f}-{high:.2f}"
+
+
+def test_merge_confusion_adds_the_merged_rows_and_columns():
+    four = np.array([[16, 1, 0, 0], [1, 15, 1, 0], [1, 0, 10, 6], [2, 2, 3, 9]])
+    three = chapter.merge_confusion(four, "3-class")
+    assert three.tolist() == [[16, 1, 0], [1, 15, 1], [3, 2, 28]]  # bacterial <-> viral is right
+    binary = chapter.merge_confusion(four, "binary")
+    assert binary.tolist() == [[16, 1], [4, 46]]
+    assert (chapter.merge_confusion(four, "4-class") == four).all()
+    with pytest.raises(ValueError, match="4x4"):
+        chapter.merge_confusion(three, "binary")
+
+
+def test_one_answer_confusion_calls_every_image_the_largest_class():
+    binary = np.array([[16, 1], [14, 36]])  # 17 COVID-19, 50 others
+    baseline = chapter.one_answer_confusion(binary)
+    assert baseline.tolist() == [[0, 17], [0, 50]]
+    assert metrics.accuracy(baseline) == pytest.approx(50 / 67)
+    assert metrics.balanced_accuracy(baseline) == pytest.approx(0.5)
+
+
+FOUR = np.array([[16, 1, 0, 0], [1, 15, 1, 0], [1, 0, 10, 6], [2, 2, 3, 9]])
+BINARY = np.array([[16, 1], [14, 36]])  # the fine-tuned model calls 14 of 50 others COVID-19
+
+
+def test_fine_tune_table_sets_the_model_beside_its_parent_and_the_trivial_answer():
+    table = chapter.fine_tune_table([FOUR], [BINARY], "binary")
+    assert list(table.index) == [chapter.FINE_TUNED, chapter.MERGED_PARENT, chapter.ONE_ANSWER]
+    assert table.loc[chapter.FINE_TUNED, "accuracy"] == round(52 / 67, 3)
+    assert table.loc[chapter.ONE_ANSWER, "accuracy"] == round(50 / 67, 3)
+    assert table.loc[chapter.ONE_ANSWER, "accuracy 95% CI"] == ""  # a rule, not an estimate
+    assert table.loc[chapter.MERGED_PARENT, "specificity"] == 0.92  # 46 of 50 others
+    with pytest.raises(ValueError, match="same images"):
+        chapter.fine_tune_table([FOUR], [np.array([[16, 1], [14, 37]])], "binary")
+
+
+def test_fine_tune_reading_says_when_the_trivial_answer_is_not_beaten():
+    text = chapter.fine_tune_reading([FOUR], [BINARY], "binary", folds="fold 1 of 3")
+    assert "fold 1 of 3" in text and "52/67 = 77.6 %" in text
+    assert 'Calling every image "other" would score 50/67 = 74.6 %, inside that interval' in text
+    assert "does not show that the model beats the trivial answer" in text
+    assert "calls 14 of the 50 others COVID-19 (specificity 0.72)" in text
+    assert "does not improve on relabelling" in text  # parent: balanced accuracy 0.93 > 0.83
+    good = chapter.fine_tune_reading([FOUR], [np.array([[16, 1], [1, 49]])], "binary")
+    assert "beats the trivial answer" in good and "does not show" not in good
+    assert "is the higher of the two" in good
+
+
+def test_folds_label_names_the_folds_summed():
+    assert chapter.folds_label(1, 3) == "fold 1 of 3"
+    assert chapter.folds_label(2, 3) == "folds 1-2 of 3 summed"
+    assert chapter.folds_label(4, 4) == "all 4 folds summed"
+    with pytest.raises(ValueError):
+        chapter.folds_label(0, 3)
+
+
+def test_grad_cam_refusal_names_the_map_at_the_papers_input_size():
+    from covidlab import explain
+
+    demo = models.build_paper_model(SPEC, input_shape=(71, 71, 3))  # 3x3 map
+    refusal = explain.grad_cam_refusal(demo, reference=models.build_paper_model(SPEC))
+    assert "3x3" in refusal and "at the paper's 150x150 input this network's map is 5x5" in refusal
+    assert "224" not in explain.grad_cam_refusal(demo)

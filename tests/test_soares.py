@@ -127,3 +127,58 @@ def test_frozen_features_are_what_the_head_sees(manifest):
     features, labels = chapter.frozen_features(model, manifest.head(5), config)
     assert features.shape == (5, model.get_layer("flatten").output.shape[-1])
     assert list(labels) == [SPEC.classes.index(label) for label in manifest.head(5)["label"]]
+
+
+def test_source_and_disease_splits_the_matrix_into_its_two_questions():
+    cm = np.array([[10, 0, 0], [0, 10, 0], [0, 7, 3]])  # COVID-19 perfect, 7 infections "normal"
+    table = chapter.source_and_disease(cm, SPEC.classes)
+    source, disease = table.loc[chapter.SOURCE_QUESTION], table.loc[chapter.DISEASE_QUESTION]
+    assert (source["right"], source["test images"]) == (30, 30)
+    assert source["one answer for all"] == round(20 / 30, 3)  # "not COVID-19" for every image
+    assert (disease["right"], disease["test images"]) == (13, 20)
+    assert disease["one answer for all"] == 0.5 and disease["95% CI"] == "0.43-0.82"
+
+
+def test_a_kermany_image_called_covid_is_wrong_on_both_questions():
+    cm = np.array([[5, 0, 0], [2, 3, 0], [0, 0, 5]])
+    table = chapter.source_and_disease(cm, SPEC.classes)
+    assert table.loc[chapter.SOURCE_QUESTION, "right"] == 13
+    assert table.loc[chapter.DISEASE_QUESTION, "right"] == 8
+
+
+def test_source_reading_applies_chapter_02s_rule_to_the_numbers():
+    covid_only = np.array([[10, 0, 0], [0, 10, 0], [0, 7, 3]])
+    source_only = chapter.source_reading(covid_only, SPEC.classes)
+    assert "13 of 20 right" in source_only and "30 of 30 right" in source_only
+    assert "source is doing most of the work" in source_only
+    assert "no evidence that it tells normal from infection" in source_only
+    figure2 = SPEC.reported["figure2_vgg16_confusion"].table.to_numpy()  # 34 of 36 Kermany right
+    both = chapter.source_reading(figure2, SPEC.classes, model="paper")
+    assert both.startswith("paper: ") and "does not show the source doing most" in both
+    assert "learned something besides the source" in both
+
+
+def test_infection_mix_counts_the_pool_and_the_draw(monkeypatch, tmp_path):
+    import pandas as pd
+
+    from covidlab import profiles as profiles_module
+
+    demo = profiles.resolve("soares", "demo")
+    tree = tmp_path / "chest_xray" / "train"
+    for folder, names in {
+        "PNEUMONIA": ["person1_bacteria_1.jpeg", "person2_bacteria_2.jpeg", "person3_virus_3.jpeg"],
+        "NORMAL": ["IM-0001-0001.jpeg"],
+    }.items():
+        (tree / folder).mkdir(parents=True)
+        for name in names:
+            (tree / folder / name).write_bytes(b"")
+    monkeypatch.setattr(profiles_module, "sources_dir", lambda config: tmp_path)
+    manifest = pd.DataFrame(
+        {"label": ["infection", "infection", "covid"], "true_label": ["viral", "viral", "covid"]}
+    )
+    table = chapter.infection_mix(manifest, demo)
+    assert table.loc["Kermany pneumonia images in this run's sources"].tolist() == [2, 1, 2.0]
+    assert table.loc["this run's infection class", ["bacterial", "viral"]].tolist() == [0, 2]
+    assert table.loc["this run's infection class", "bacterial per viral"] == 0.0
+    smoke = chapter.infection_mix(manifest, profiles.resolve("soares", "smoke"))
+    assert list(smoke.index) == ["this run's infection class"]  # synthetic data has no sources

@@ -1,9 +1,11 @@
 """Chapter 05 (Soares & Soares 2020): the helpers its notebook calls.
 
 The paper's facts are in :mod:`covidlab.papers.soares` (its train / validation / test
-split is :func:`covidlab.data.train_validation_test_split`). Here: the run's data, the
-accuracy tables beside the paper's, and the frozen
-features the chapter measures (:func:`frozen_features`, :func:`linear_probe`).
+split is :func:`covidlab.data.train_validation_test_split`). Here: the run's data and the mix
+of its "infection" class (:func:`infection_mix`), the accuracy tables beside the paper's, the
+split of a test matrix into a source question and a disease question
+(:func:`source_and_disease`, :func:`source_reading`), and the frozen features the chapter
+measures (:func:`frozen_features`, :func:`linear_probe`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,35 @@ def load_dataset(config: RunConfig) -> pd.DataFrame:
     if config.data == "synthetic":
         return manifest.assign(true_label=manifest["label"])
     return manifest
+
+
+def infection_mix(manifest: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """Bacterial and viral pneumonia in the pool the "infection" class is drawn from, and in
+    the class this run drew.
+
+    The recipe pools Kermany's bacterial and viral pneumonia images and draws from the pool
+    (``SPEC.plan``), so the class mixes the two kinds in about the pool's proportion. Rows: the
+    Kermany pneumonia images in the sources this run reads (``profiles.sources_dir``: the full
+    set under ``paper``, the course's small sample under ``demo``; left out for synthetic
+    data, which has no sources), and this run's infection class (``manifest["true_label"]``).
+    Columns: bacterial, viral and bacterial images per viral one.
+    """
+    from covidlab import profiles
+    from covidlab.download import SOURCES
+    from covidlab.sources import read_kermany
+
+    kinds = list(SPEC.plan["infection"][0].source_labels)  # bacterial, viral
+    rows = {}
+    if config.data != "synthetic":
+        kermany = read_kermany(profiles.sources_dir(config) / SOURCES["kermany"].folder)
+        rows["Kermany pneumonia images in this run's sources"] = kermany["label"].value_counts()
+    infection = manifest.loc[manifest["label"] == "infection", "true_label"]
+    rows["this run's infection class"] = infection.value_counts()
+    table = pd.DataFrame(rows).T.reindex(columns=kinds).fillna(0).astype(int)
+    table.columns.name = None
+    viral = table["viral"].where(table["viral"] > 0)
+    table["bacterial per viral"] = (table["bacterial"] / viral).round(2)
+    return table
 
 
 def paper_vs_run(
@@ -89,6 +120,113 @@ def per_class_table(
         },
         index=pd.Index(list(class_names), name="class"),
     ).round(3)
+
+
+#: The two questions a COVID-19 / normal / infection matrix mixes, as :func:`source_and_disease`
+#: names them. In the recipe COVID-19 is the only class from Cohen's collection; normal and
+#: infection both come from Kermany's hospital.
+SOURCE_QUESTION = "COVID-19 or not (two collections)"
+DISEASE_QUESTION = "normal or infection (one hospital)"
+
+
+def source_and_disease(
+    cm: np.ndarray, class_names: Sequence[str], *, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Split a COVID-19 / normal / infection test matrix into the two questions it mixes.
+
+    - :data:`SOURCE_QUESTION`: every test image, right when a COVID-19 image is called
+      COVID-19 and any other image anything else. COVID-19 is also the only class from
+      another collection, so the source alone can answer it.
+    - :data:`DISEASE_QUESTION`: the normal and infection test images only (one hospital),
+      right when their class is right. Here the source cannot help.
+
+    Per question: test images, right, accuracy with its Wilson interval, and "one answer for
+    all", the accuracy of giving every one of those images the answer most of them have (the
+    trivial baseline). Chapter 02's reading rule: when the first is answered far better than
+    the second, the source is doing the work (:func:`source_reading` applies it).
+    """
+    from covidlab import metrics
+
+    rows = {}
+    for question, (right, images, largest) in _question_counts(cm, class_names).items():
+        low, high = metrics.wilson_interval(right, images, confidence)
+        rows[question] = {
+            "test images": images,
+            "right": right,
+            "accuracy": round(right / images, 3),
+            f"{confidence:.0%} CI": f"{low:.2f}-{high:.2f}",
+            "one answer for all": round(largest / images, 3),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("question")
+
+
+def source_reading(cm: np.ndarray, class_names: Sequence[str], *, model: str = "") -> str:
+    """One paragraph (Markdown) that reads ``cm`` by chapter 02's rule, with the numbers of
+    :func:`source_and_disease`.
+
+    "Far better" means that the two accuracies' 95 % Wilson intervals do not overlap. The
+    disease question counts as answered only when its interval lies wholly above the score of
+    one answer for all.
+    """
+    from covidlab import metrics
+
+    said, intervals = {}, {}
+    for question, (right, images, largest) in _question_counts(cm, class_names).items():
+        low, high = metrics.wilson_interval(right, images)
+        baseline = largest / images
+        intervals[question] = (low, high, baseline)
+        said[question] = (
+            f"{right} of {images} right ({100 * right / images:.0f} %, 95 % interval "
+            f"{100 * low:.0f}-{100 * high:.0f} %; one answer for all would score "
+            f"{100 * baseline:.0f} %)"
+        )
+    source_low, _, _ = intervals[SOURCE_QUESTION]
+    disease_low, disease_high, baseline = intervals[DISEASE_QUESTION]
+    text = [
+        f"{model + ': ' if model else ''}**COVID-19 or not** (two collections): "
+        f"{said[SOURCE_QUESTION]}. **Normal or infection** (one hospital): "
+        f"{said[DISEASE_QUESTION]}."
+    ]
+    if source_low > disease_high:
+        text.append(
+            "COVID-19, the class from another collection, is told apart far better than normal "
+            "from infection (the intervals do not overlap): by chapter 02's reading rule, the "
+            "source is doing most of the work."
+        )
+    else:
+        text.append(
+            "The two intervals overlap, so this matrix does not show the source doing most of "
+            "the work."
+        )
+    if disease_low > baseline:
+        text.append(
+            "Within the one hospital the model also beats one answer for all: it has learned "
+            "something besides the source."
+        )
+    else:
+        text.append(
+            "Within the one hospital its interval holds the score of one answer for all: these "
+            "test images give no evidence that it tells normal from infection."
+        )
+    return " ".join(text)
+
+
+def _question_counts(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """Per question of :func:`source_and_disease`: (right, images, images whose answer is the
+    most common one)."""
+    matrix = np.asarray(cm)
+    covid = list(class_names).index("covid")
+    others = [i for i in range(len(matrix)) if i != covid]
+    rest = matrix[np.ix_(others, others)]
+    counts = {
+        SOURCE_QUESTION: (
+            matrix[covid, covid] + rest.sum(),
+            matrix.sum(),
+            max(matrix[covid].sum(), matrix[others].sum()),
+        ),
+        DISEASE_QUESTION: (np.trace(rest), matrix[others].sum(), matrix[others].sum(axis=1).max()),
+    }
+    return {question: tuple(int(n) for n in values) for question, values in counts.items()}
 
 
 def frozen_features(

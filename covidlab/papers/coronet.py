@@ -85,9 +85,9 @@ TABLE_V = pd.DataFrame(
     index=pd.Index(list(CLASS_SETS), name="task"),
 )
 
-# Table V rests on one test set, described in the text: 29 COVID-19, 72 normal and 120 pneumonia
-# images (221). The binary model is taken to be tested on the same images: 29 COVID-19 and 192
-# others (the paper does not say otherwise).
+# The test set the text states for the 3-class model: 29 COVID-19, 72 normal and 120 pneumonia
+# images (221). The paper gives none for the binary model; binary_row_check asks what Table V's
+# binary row would need if it was tested on the same images (29 COVID-19, 192 others).
 TASK_TEST_SET = {"covid": 29, "normal": 72, "pneumonia": 120}
 
 # How many decimals Table V prints for the binary row (its accuracy is printed as "99").
@@ -214,9 +214,10 @@ SPEC = PaperSpec(
         "The 3-class model was 'fine-tuned' from the 4-class one without saying which layers "
         "trained, for how many epochs, or on which images.",
         "The 3-class test set (29 COVID-19, 72 normal, 120 pneumonia) is not a fold of Table "
-        "I's data (a fold would hold about 71 COVID-19 images), so Table V's 3-class and "
-        "binary rows come from a single split whose origin is not described, not from the "
-        "4-fold cross-validation of the 4-class row.",
+        "I's data (a fold would hold about 71 COVID-19 images), so Table V's 3-class row comes "
+        "from a single split whose origin is not described, not from the 4-fold "
+        "cross-validation of the 4-class row; the binary model's test set is not stated at "
+        "all.",
         "The binary model's classes are listed as COVID-19, normal and pneumonia; we read it "
         "as COVID-19 against everything else.",
         "The overall 4-class accuracy is given as 89.6 % and as 89.5 %, the 3-class accuracy "
@@ -226,11 +227,13 @@ SPEC = PaperSpec(
         "Table V is not (its recall and specificity differ, which class-averaging a 2x2 "
         "matrix cannot give).",
         "Table V's binary row contradicts itself: its F1 of 98.5 % is not the harmonic mean "
-        "2PR/(P + R) = 98.80 % of its own precision and recall; a recall of 99.3 % is not k/29 "
-        "for any k (28/29 = 96.55 %, 29/29 = 100 %), a specificity of 98.6 % not k/192, and "
-        "with at most 29 COVID-19 images a precision of 98.3 % cannot occur (TP/(TP + FP) is "
-        "100 % or at most 29/30 = 96.7 %). Only its accuracy (219/221 = 99.1 %) fits the "
-        "221-image test set (see binary_row_check).",
+        "2PR/(P + R) = 98.80 % of its own precision and recall, whatever the test set. If the "
+        "binary model was tested on the 3-class test set's 221 images (29 COVID-19, 192 "
+        "others), the rest does not fit either: a recall of 99.3 % is not k/29 for any k "
+        "(28/29 = 96.55 %, 29/29 = 100 %), a specificity of 98.6 % not k/192, and with at most "
+        "29 COVID-19 images a precision of 98.3 % cannot occur (TP/(TP + FP) is 100 % or at "
+        "most 29/30 = 96.7 %); only the accuracy (219/221 = 99.1 %) would (see "
+        "binary_row_check).",
         "A second experiment (Table VI, 90.21 %) fine-tunes CoroNet on Dataset-2 of Ozturk et "
         "al. (2020), whose normal and pneumonia images come from the NIH ChestX-ray8 database; "
         "how it was split, and for how long it was fine-tuned, is not said.",
