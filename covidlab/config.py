@@ -53,3 +53,16 @@ def shared_data_dir() -> Path | None:
         if (candidate / "README.md").is_file() or (candidate / "sample").is_dir():
             return candidate
     return None
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a page shows it: the course's shared folder relative to the repository
+    (``../shared/data/sources``, the same on every machine that has it), a folder in the home
+    folder from ``~`` (``~/covidlab-data/sources``), any other path as it is."""
+    path = Path(os.path.abspath(path))
+    shared = REPO_ROOT.parent / "shared"
+    if path.is_relative_to(shared):
+        return os.path.relpath(path, REPO_ROOT)
+    if path.is_relative_to(Path.home()):
+        return str(Path("~") / path.relative_to(Path.home()))
+    return str(path)

@@ -67,7 +67,8 @@ except ImportError:  # pragma: no cover
 #: Cohen's repository is pinned at 548bb58 (2020-03-24): the snapshot closest to the date the
 #: papers collected their data (COVIDX-Net and Apostolopoulos in March 2020), and the one the
 #: offline mirror in ``shared/data/sources`` reproduces byte for byte, so an offline run and a
-#: downloaded run see the same metadata. It holds 96 frontal COVID-19 X-rays (66 patients).
+#: downloaded run see the same metadata. It lists 100 frontal COVID-19 X-rays; the offline copy
+#: holds 96 of them (66 patients), the other 4 files being lost from every mirror.
 COHEN_COMMIT = "548bb58d8e2dbffb8068904e330836187f538395"
 #: A later snapshot of Cohen's repository, with the later metadata schema: 478 frontal
 #: COVID-19 X-rays from 295 patients, enough for the papers that used more than 96

@@ -273,7 +273,8 @@ def describe(run: RunConfig | str | None = None, *, folder: str | Path | None = 
         if folder is None:
             return banner
         return (
-            f"{banner} | sources folder: {'a temporary folder' if profile == 'smoke' else folder}"
+            f"{banner} | sources folder: "
+            f"{'a temporary folder' if profile == 'smoke' else paths.display_path(folder)}"
         )
     config = run
     height, width = config.image_size

@@ -324,7 +324,8 @@ def _snapshot(paper_key: str, sources_dir: Path, commit: str | None) -> tuple[st
         return wanted, None
     return COHEN_COMMIT, (
         f"{papers.get(paper_key).short_name} needs Cohen's snapshot {wanted[:7]}, which is not "
-        f"in {sources_dir}: `covidlab-data download cohen --commit {wanted[:7]}` "
+        f"in {config.display_path(sources_dir)}: "
+        f"`covidlab-data download cohen --commit {wanted[:7]}` "
         f"(`covidlab-data plan {paper_key}` shows what it holds)"
     )
 

@@ -6,6 +6,7 @@ import dataclasses
 import errno
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -220,6 +221,12 @@ def test_profile_folders_and_captions(monkeypatch, tmp_path) -> None:
     assert profiles.tag("smoke").startswith("smoke profile · synthetic")
     banner = profiles.describe("demo", folder="/x")
     assert "demo" in banner and "/x" in banner
+    # the course's shared copy reads the same on every machine: relative to the repository
+    shared_sources = paths.REPO_ROOT.parent / "shared" / "data" / "sources"
+    assert profiles.describe("demo", folder=shared_sources).endswith(
+        "sources folder: ../shared/data/sources"
+    )
+    assert paths.display_path(Path.home() / "covidlab-data") == "~/covidlab-data"
     # smoke's stand-in sits in a fresh temporary folder: the banner does not print its path
     assert "/tmp/x" not in profiles.describe("smoke", folder="/tmp/x")
     with pytest.raises(ValueError, match="unknown profile"):

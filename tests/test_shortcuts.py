@@ -234,6 +234,21 @@ def test_findings_read_chance_as_a_result():
     assert "**3 of 4**" in text and "chance is the finding" in text
     not_learned = _table({"small CNN, whole image": "includes chance (0.5)"})
     assert "did **not** learn" in shortcuts.shortcut_findings(not_learned)
+    # the border-only CNN above the whole-image one (this demo run: 0.896 (0.845-0.932) against
+    # 0.755 (0.690-0.811)) is named and explained; overlapping intervals are not
+    rows = ["small CNN, whole image", "small CNN, lungs blanked", "small CNN, border only"]
+    intervals = pd.DataFrame(
+        {
+            "interval vs chance": ["above chance (0.5)"] * 3,
+            "ci_low": [0.690, 0.712, 0.845],
+            "ci_high": [0.811, 0.829, 0.932],
+        },
+        index=rows,
+    )
+    text = shortcuts.shortcut_findings(intervals)
+    assert "interval of the border only CNN lies wholly above" in text
+    intervals.loc["small CNN, border only", "ci_low"] = 0.80
+    assert "Seeing less" not in shortcuts.shortcut_findings(intervals)
     leak = _table(
         {
             "image-level": "above chance (0.5)",

@@ -830,6 +830,16 @@ def shortcut_findings(table: pd.DataFrame) -> str:
             "- Seeing only the border, the CNN's interval includes chance: the frame alone did "
             "not give it a usable clue in this run."
         )
+    seeing_less = _masked_rows_above_the_whole_image(table) if whole == "above" else []
+    if seeing_less:
+        lines.append(
+            f"- Seeing less did better: the interval of the {' and the '.join(seeing_less)} "
+            "CNN lies wholly above the whole-image one. A likely reason: a small CNN trained "
+            "briefly from random weights on a few hundred images does not find every clue it "
+            "could use, and with the anatomy hidden the clue that remains, the image's frame, is "
+            "easier to find. Read the masked rows as evidence that a shortcut exists, not as a "
+            "ranking of what each part of the image is worth."
+        )
     statistics = [name for name in verdict if not name.startswith("small CNN")]
     if statistics and all(verdict[name] == "above" for name in statistics):
         lines.append(
@@ -837,6 +847,19 @@ def shortcut_findings(table: pd.DataFrame) -> str:
             "grey levels alone, no pixel of a lung, tell the classes apart."
         )
     return "\n".join(lines)
+
+
+def _masked_rows_above_the_whole_image(table: pd.DataFrame) -> list[str]:
+    """The masked CNN rows ("lungs blanked", "border only") whose 95 % interval lies wholly
+    above the whole-image CNN's."""
+    whole = "small CNN, whole image"
+    if whole not in table.index or not {"ci_low", "ci_high"} <= set(table.columns):
+        return []
+    return [
+        name.removeprefix("small CNN, ")
+        for name in ("small CNN, lungs blanked", "small CNN, border only")
+        if name in table.index and table.loc[name, "ci_low"] > table.loc[whole, "ci_high"]
+    ]
 
 
 def leakage_findings(table: pd.DataFrame) -> str:

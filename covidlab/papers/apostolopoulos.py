@@ -126,10 +126,13 @@ SPEC = PaperSpec(
             "(98.75 is its specificity, repeated). MobileNet v2 sensitivity, specificity and "
             "2-class accuracy 1391/1428 = 97.40 % reproduce, but its 3-class accuracy is "
             "(222 + 495 + 646)/1428 = 95.45 %, not 92.85 (the value printed for four networks, "
-            "equal to VGG19's sensitivity 208/224). No matrix is given for the other three; "
-            "their sensitivities 0.08 % and 0.01 % and specificities 99.70 % and 99.99 % are "
-            "not k/224 or k/1204 for any whole k (perhaps averages over folds). The paper marks "
-            "those specificities with * as not meaningful. 'Inception' is taken as InceptionV3.",
+            "equal to VGG19's sensitivity 208/224). No matrix is given for the other three. Of "
+            "their values, Inception's sensitivity 12.94 % (29/224) and InceptionResNetV2's "
+            "specificity 99.83 % (1202/1204) are whole counts; Xception's sensitivity 0.08 %, "
+            "InceptionResNetV2's 0.01 % and the specificities 99.70 % (Inception) and 99.99 % "
+            "(Xception) are not k/224 or k/1204 for any whole k (perhaps averages over folds). "
+            "The paper marks the three specificities with * as not meaningful. 'Inception' is "
+            "taken as InceptionV3.",
         ),
         "table3_confusion": Reported(
             table=pd.DataFrame(

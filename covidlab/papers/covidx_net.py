@@ -197,8 +197,10 @@ SPEC = PaperSpec(
         "protocol described is one random 80/20 hold-out.",
         "Tables 2 and 3, with the per-model settings and metrics, are not in the text; only "
         "the F1 scores of the two best models (0.89 normal, 0.91 COVID-19) are.",
-        "With 5 + 5 test images, F1 0.89 and 0.91 is one misclassified normal image (9 of 10 "
-        "correct); the paper gives no interval (Wilson 95 %: 60 %-98 %).",
+        "F1 0.89 and 0.91 on 10 test images mean 9 of 10 correct: with 5 + 5 test images one "
+        "normal image called COVID-19, with 4 normal and 6 COVID-19 one COVID-19 image called "
+        "normal (the test split's class counts are not given); the paper gives no interval "
+        "(Wilson 95 %: 60 %-98 %).",
         "The 'normal' class is not normal: by file name 12 of Rosebrock's 25 'normal' images "
         "are bacterial and 6 viral pneumonia (his sampling drew from the whole Kaggle tree).",
         "The 25 COVID-19 images come from 12 patients (figure panels a-d, day 0/4/7 series); "

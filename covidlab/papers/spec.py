@@ -52,8 +52,9 @@ class Headline:
 
 
 #: Snapshots of Cohen's collection whose COVID-19 images the papers' counts need (the same
-#: commits :mod:`covidlab.download` fetches). 548bb58 (24 March 2020) holds 96 frontal COVID-19
-#: X-rays from 66 patients; 6a42423 holds 478 from 295 patients.
+#: commits :mod:`covidlab.download` fetches). 548bb58 (24 March 2020) lists 100 frontal COVID-19
+#: X-rays, of which the course's offline copy holds 96 (66 patients; the other 4 files are lost
+#: from every mirror); 6a42423 holds 478 from 295 patients.
 COHEN_MARCH_2020 = "548bb58d8e2dbffb8068904e330836187f538395"
 COHEN_LATER = "6a4242344473ccb5ed0d2148d8c7bfb1691e4ed8"
 
