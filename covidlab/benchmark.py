@@ -164,21 +164,6 @@ def run_method(
     return record
 
 
-def classes_never_predicted(cm: np.ndarray, classes: Sequence[str] = CLASSES) -> list[str]:
-    """The classes a model gave no test image to, though the test set holds some: an empty
-    column of its confusion matrix (rows: true class) beside a non-empty row.
-
-    Such a model has not learned to tell that class apart, whatever its other scores; its
-    balanced accuracy counts a sensitivity of 0 for it.
-    """
-    cm = np.asarray(cm)
-    return [
-        name
-        for name, given, held in zip(classes, cm.sum(axis=0), cm.sum(axis=1), strict=True)
-        if given == 0 and held > 0
-    ]
-
-
 def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: float) -> dict:
     scores = metrics.accuracy_with_interval(cm)
     covid = metrics.one_vs_rest(cm, CLASSES.index("covid"))
@@ -207,7 +192,7 @@ def _record(method: Method, config, cm: np.ndarray, counts: dict, wall_seconds: 
         "covid_specificity": covid.specificity,
         "per_class": json.loads(per_class.to_json(orient="index")),
         "largest_class_share": float(predicted.max() / scores["n"]),
-        "classes_never_predicted": classes_never_predicted(cm),
+        "classes_never_predicted": metrics.classes_never_predicted(cm, CLASSES),
         "confusion": cm.tolist(),
         "parameters": counts,
         "wall_seconds": wall_seconds,
@@ -402,11 +387,11 @@ def leaderboard(results: dict) -> pd.DataFrame:
     accuracy (the mean per-class sensitivity) beside it, since a model that answers one class
     for everything scores 1/3 there whatever the class mix; ``largest class share`` is the share
     of test images given to the most predicted class, and ``never predicts`` the classes the
-    method gave no test image to (:func:`classes_never_predicted`; "none" for a method that
-    predicts all three). ``COVID-19 specificity (vs normal and pneumonia)`` is the one-vs-rest
-    specificity: every image that is not COVID-19 counts, unlike chapter 10's specificity vs
-    normal. ``external (COVID-19 vs normal)`` is the mean of the external COVID-19 sensitivity
-    and specificity vs normal. The text of each claim is in
+    method gave no test image to (:func:`covidlab.metrics.classes_never_predicted`; "none" for a
+    method that predicts all three). ``COVID-19 specificity (vs normal and pneumonia)`` is the
+    one-vs-rest specificity: every image that is not COVID-19 counts, unlike chapter 10's
+    specificity vs normal. ``external (COVID-19 vs normal)`` is the mean of the external
+    COVID-19 sensitivity and specificity vs normal. The text of each claim is in
     :mod:`covidlab.chapters.benchmark` (``claims_table``).
     """
     claims = papers.HEADLINES.set_index("paper")

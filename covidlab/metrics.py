@@ -185,6 +185,21 @@ def balanced_accuracy(cm: ArrayLike) -> float:
     return float(values.mean())
 
 
+def classes_never_predicted(cm: ArrayLike, classes: Sequence[str]) -> list[str]:
+    """The classes a model gave no test image to, though the test set holds some: an empty
+    column of its confusion matrix (rows: true class) beside a non-empty row.
+
+    Such a model has not learned to tell that class apart, whatever its other scores; its
+    balanced accuracy counts a sensitivity of 0 for it.
+    """
+    cm = _as_confusion(cm)
+    return [
+        name
+        for name, given, held in zip(classes, cm.sum(axis=0), cm.sum(axis=1), strict=True)
+        if given == 0 and held > 0
+    ]
+
+
 def precision(cm: ArrayLike) -> np.ndarray:
     """Per-class precision TP / (TP + FP) = cm[i, i] / column sum i (0.0 for an empty column)."""
     return _all_one_vs_rest(cm).precision

@@ -1,21 +1,51 @@
-"""Reuse a trained classifier for a new set of classes by replacing its output layer.
+"""Reuse trained weights: ImageNet weights for a backbone, a trained classifier for new classes.
 
-Khan et al. (2020) turn their trained 4-class CoroNet into a 3-class model (bacterial and viral
-pneumonia merged) and a binary model (COVID-19 against the rest) this way: keep every layer up
-to the last one, put a fresh softmax layer with the new number of classes on top, and train on.
+- :func:`imagenet_backbone`: a backbone with its ImageNet weights, or a one-line message saying
+  why they could not be loaded (no network) and what to do instead.
+- :func:`replace_output`, :func:`fine_tune_folds`: Khan et al. (2020) turn their trained 4-class
+  CoroNet into a 3-class model (bacterial and viral pneumonia merged) and a binary model
+  (COVID-19 against the rest): keep every layer up to the last one, put a fresh softmax layer
+  with the new number of classes on top, and train on.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import keras
 import pandas as pd
 
+from covidlab import models
+
 if TYPE_CHECKING:
     from covidlab.run_config import RunConfig
     from covidlab.train import RunResult
+
+
+def imagenet_backbone(
+    backbone: str, input_shape: tuple[int, int, int]
+) -> tuple[keras.Model | None, str]:
+    """``backbone`` built with its ImageNet weights, and one line saying how that went.
+
+    Keras downloads the weights the first time (``keras.utils.get_file``) and prints its
+    progress; that output is swallowed, so a notebook shows only the returned line. Without
+    network access the model is None and the line says what failed and what to do (the full
+    error stays available from :func:`covidlab.models.build_backbone`, which raises
+    ``models.WeightsUnavailableError``).
+    """
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras' "Downloading data from ..."
+            model = models.build_backbone(backbone, input_shape, weights="imagenet")
+    except models.WeightsUnavailableError:
+        return None, (
+            f"{backbone}: the ImageNet weights could not be downloaded (no network access). "
+            "Build the model with weights=None, as the smoke and demo profiles do, or run this "
+            "on Colab, where the weights download."
+        )
+    return model, f"{backbone}: ImageNet weights loaded, {model.count_params():,} parameters"
 
 
 def replace_output(

@@ -50,19 +50,6 @@ def test_record_reads_the_confusion_matrix():
     json.dumps(record)  # the record must be JSON-serialisable
 
 
-def test_classes_never_predicted_are_empty_columns_of_classes_with_test_images():
-    # rows: covid, normal, pneumonia; every normal image called pneumonia
-    assert benchmark.classes_never_predicted(np.array([[15, 0, 0], [0, 0, 15], [0, 0, 31]])) == [
-        "normal"
-    ]
-    assert benchmark.classes_never_predicted(np.array([[0, 0, 2], [0, 0, 2], [0, 0, 16]])) == [
-        "covid",
-        "normal",
-    ]
-    # a class without test images is not "never predicted": there was nothing to predict
-    assert benchmark.classes_never_predicted(np.array([[3, 0, 1], [0, 0, 0], [1, 0, 5]])) == []
-
-
 def _collapsed_record(key: str, profile: str = "demo") -> dict:
     """A record of ``key`` whose model called every normal test image pneumonia."""
     config = benchmark.method_config(key, profile)

@@ -71,9 +71,10 @@ def test_bibliography_lists_every_reference(book_html: Path) -> None:
 
 
 def test_demo_models_learned(built_book: BookBuild, book_html: Path) -> None:
-    """On real images (demo), every chapter's headline model reaches its target and no model
-    answers one class for more than 90 % of its test images (covidlab.results.record_run)."""
-    from covidlab import results
+    """On real images (demo), every chapter's headline model reaches its target, no model
+    answers one class for more than 90 % of its test images, and none leaves a class that its
+    test images hold without a single answer (covidlab.results.record_run)."""
+    from covidlab import metrics, results
 
     if built_book.profile != "demo":
         pytest.skip(f"the book was built on {built_book.profile}, whose numbers mean nothing")
@@ -81,6 +82,13 @@ def test_demo_models_learned(built_book: BookBuild, book_html: Path) -> None:
     assert not runs.empty, "no chapter recorded a run (covidlab.results.record_run)"
     collapsed = runs[runs["largest_class_share"] > results.MAX_ONE_CLASS_SHARE]
     assert collapsed.empty, "models answering one class:\n" + collapsed.to_string()
+    never = runs.apply(
+        lambda run: metrics.classes_never_predicted(run["confusion"], run["classes"]), axis=1
+    )
+    assert not never.map(bool).any(), (
+        "models that never answer a class:\n"
+        + runs.assign(never_answered=never)[never.map(bool)].drop(columns="confusion").to_string()
+    )
     headlines = runs[runs["headline"]]
     targets = headlines["classes"].map(len).map(results.DEMO_TARGETS)
     short = headlines[headlines["balanced_accuracy"] < targets]

@@ -468,3 +468,14 @@ def test_paper_vs_run_labels_where_each_number_comes_from():
     above = metrics.paper_vs_run(paper, run, run_label="smoke", axis=0)
     assert above.index.names[0] == "source"
     assert above["accuracy"].tolist() == [0.9, 0.7]
+
+
+def test_classes_never_predicted_are_empty_columns_of_classes_with_test_images():
+    classes = ("covid", "normal", "pneumonia")  # rows: true class; columns: answer
+    every_normal_called_pneumonia = [[15, 0, 0], [0, 0, 15], [0, 0, 31]]
+    assert metrics.classes_never_predicted(every_normal_called_pneumonia, classes) == ["normal"]
+    one_answer = [[0, 0, 2], [0, 0, 2], [0, 0, 16]]
+    assert metrics.classes_never_predicted(one_answer, classes) == ["covid", "normal"]
+    # a class without test images is not "never predicted": there was nothing to predict
+    no_normal_images = [[3, 0, 1], [0, 0, 0], [1, 0, 5]]
+    assert metrics.classes_never_predicted(no_normal_images, classes) == []

@@ -1,10 +1,44 @@
-"""replace_output: the 4-class CoroNet becomes a 3-class or binary model (Khan et al. 2020)."""
+"""imagenet_backbone: one clean line offline; replace_output: the 4-class CoroNet becomes a
+3-class or binary model (Khan et al. 2020)."""
 
 import keras
 import numpy as np
 import pytest
 
-from covidlab.transfer import replace_output
+from covidlab import models
+from covidlab.transfer import imagenet_backbone, replace_output
+
+
+def test_imagenet_backbone_offline_gives_one_clean_line(monkeypatch, capsys):
+    def offline(backbone, input_shape, weights=None):
+        print("Downloading data from https://storage.googleapis.com/x/weights_no_top.h5")
+        raise models.WeightsUnavailableError(
+            "... cache folder /root/.keras/models ... [Errno -2] Name or service not known"
+        )
+
+    monkeypatch.setattr(models, "build_backbone", offline)
+    model, message = imagenet_backbone("MobileNetV2", (96, 96, 3))
+    assert model is None
+    assert capsys.readouterr().out == ""  # Keras' download line is swallowed
+    assert "\n" not in message and message.startswith("MobileNetV2: ")
+    assert "weights=None" in message and "Colab" in message
+    for noise in ("http", "/root", "Errno", ".keras"):
+        assert noise not in message
+
+
+def test_imagenet_backbone_online_returns_the_model(monkeypatch):
+    built = {}
+
+    def online(backbone, input_shape, weights=None):
+        built["weights"] = weights
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, keras.layers.Conv2D(2, 3)(inputs), name=backbone)
+
+    monkeypatch.setattr(models, "build_backbone", online)
+    model, message = imagenet_backbone("VGG16", (8, 8, 3))
+    assert built["weights"] == "imagenet"
+    assert model.name == "VGG16"
+    assert message == "VGG16: ImageNet weights loaded, 56 parameters"
 
 
 def _small_classifier(num_classes: int = 4) -> keras.Model:
