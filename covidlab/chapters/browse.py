@@ -70,11 +70,15 @@ def recipe_counts(results: Mapping[str, RecipeResult]) -> pd.DataFrame:
 
 
 def plot_recipe_counts(counts: pd.DataFrame, *, caption: str | None = None) -> Figure:
-    """Requested versus used images per class, one panel per recipe (from :func:`recipe_counts`)."""
+    """Requested versus used images per class, one panel per recipe (from :func:`recipe_counts`).
+
+    Two panels a row and one legend above them: three a row, shrunk to the page's text column,
+    left the counts on the bars about 5 px high, and a legend inside the first panel hid a bar.
+    """
     recipes = list(dict.fromkeys(counts["recipe"]))
-    ncols = 3
+    ncols = 2
     nrows = -(-len(recipes) // ncols)
-    fig, axes = new_figure(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows))
+    fig, axes = new_figure(nrows, ncols, figsize=(4.2 * ncols, 2.9 * nrows))
     for ax, name in zip(axes.flat, recipes, strict=False):
         rows = counts[counts["recipe"] == name]
         labels = [
@@ -85,13 +89,15 @@ def plot_recipe_counts(counts: pd.DataFrame, *, caption: str | None = None) -> F
         x = np.arange(len(rows))
         ax.bar(x - 0.2, rows["requested"], 0.4, label="requested (paper)", color="lightgrey")
         bars = ax.bar(x + 0.2, rows["used"], 0.4, label="used", color="tab:blue")
-        ax.bar_label(bars, fontsize="x-small")
-        ax.set_xticks(x, labels, fontsize="x-small")
+        ax.bar_label(bars, fontsize="small")
+        ax.set_xticks(x, labels, fontsize="small")
         ax.set_title(name, fontsize="medium")
+        ax.margins(y=0.15)  # room for the count above the tallest bar
     for ax in axes.flat[len(recipes) :]:
         ax.axis("off")
-    axes.flat[0].set_ylabel("images")
-    axes.flat[0].legend(fontsize="x-small")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("images")
+    fig.legend(*axes.flat[0].get_legend_handles_labels(), loc="outside upper center", ncols=2)
     return add_caption(fig, caption)
 
 
