@@ -196,17 +196,28 @@ def fine_tune_table(
     """
     from covidlab import metrics
 
+    run, parent = _fine_tuned_and_parent(parents, tuned, task)
+    matrices = {FINE_TUNED: run, MERGED_PARENT: parent, ONE_ANSWER: one_answer_confusion(run)}
+    table = metrics.summary_table(matrices, CLASS_SETS[task])
+    # the trivial answer is a fixed rule, not an estimate: its score has no interval
+    table.loc[ONE_ANSWER, [column for column in table.columns if column.endswith("CI")]] = ""
+    return table
+
+
+def _fine_tuned_and_parent(
+    parents: Sequence[np.ndarray], tuned: Sequence[np.ndarray], task: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The summed task matrices of the fine-tuned folds, and their 4-class parents' summed and
+    merged into the task's classes (:func:`merge_confusion`); checked to be of the same images."""
+    from covidlab import metrics
+
     if len(parents) != len(tuned):
         raise ValueError(f"{len(parents)} 4-class matrices for {len(tuned)} {task} matrices")
     run = metrics.summed_confusion(list(tuned))
     parent = merge_confusion(metrics.summed_confusion(list(parents)), task)
     if not np.array_equal(parent.sum(axis=1), run.sum(axis=1)):
         raise ValueError("the 4-class and the fine-tuned matrices are not of the same images")
-    matrices = {FINE_TUNED: run, MERGED_PARENT: parent, ONE_ANSWER: one_answer_confusion(run)}
-    table = metrics.summary_table(matrices, CLASS_SETS[task])
-    # the trivial answer is a fixed rule, not an estimate: its score has no interval
-    table.loc[ONE_ANSWER, [column for column in table.columns if column.endswith("CI")]] = ""
-    return table
+    return run, parent
 
 
 def fine_tune_reading(
@@ -220,13 +231,11 @@ def fine_tune_reading(
     """
     from covidlab import metrics
 
-    run = metrics.summed_confusion(list(tuned))
-    parent = merge_confusion(metrics.summed_confusion(list(parents)), task)
+    run, parent = _fine_tuned_and_parent(parents, tuned, task)
     classes = CLASS_SETS[task]
     covid = classes.index("covid")
-    n = int(run.sum())
-    right = int(np.trace(run))
-    low, high = metrics.wilson_interval(right, n)
+    scores = metrics.accuracy_with_interval(run)
+    n, right, low, high = scores["n"], scores["correct"], scores["ci_low"], scores["ci_high"]
     largest = int(run.sum(axis=1).argmax())
     share = int(run[largest].sum())
     composition = ", ".join(f"{int(k)} {c}" for c, k in zip(classes, run.sum(axis=1), strict=True))

@@ -225,14 +225,12 @@ def external_findings(results: dict) -> str:
             ("specificity", "specificity vs normal"),
         ):
             change = f"{internal[name]:.2f} -> {outside[name]:.2f}"
-            verdict = _verdict(internal, outside, name)
-            verdicts.append(
-                f"{title} **drops** ({change})"
-                if verdict == "drops"
-                else f"{title} rises ({change})"
-                if verdict == "rises"
-                else f"{title} {change}, intervals overlap"
-            )
+            said = {
+                "drops": f"{title} **drops** ({change})",
+                "rises": f"{title} rises ({change})",
+                "overlap": f"{title} {change}, intervals overlap",
+            }
+            verdicts.append(said[_verdict(internal, outside, name)])
         (inside, n_inside), (outside_hits, n_outside) = _said_normal(record, results["classes"])
         verdicts.append(
             f"normal called normal {inside}/{n_inside} inside, {outside_hits}/{n_outside} outside"
