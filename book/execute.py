@@ -10,10 +10,12 @@ build that follows then only renders::
     COVIDLAB_PROFILE=demo python book/execute.py --jobs 2
     COVIDLAB_PROFILE=demo jupyter-book build .
 
-A chapter already cached with its current code is skipped. A chapter that fails is left out of
-the cache: the build then executes it again and reports the error as usual. Chapters that
-share work are safe to run together: e.g. chapters 10 and 11 share the benchmark's results
-file, which one trains while the other waits (``covidlab.benchmark.load_or_run``).
+The longest chapters start first (:data:`DEMO_SECONDS`), so that the short ones fill the gaps
+at the end. A chapter already cached with its current code is skipped. A chapter that fails is
+left out of the cache: the build then executes it again and reports the error as usual.
+Chapters that share work are safe to run together: e.g. chapters 10 and 11 share the
+benchmark's results file, which one trains while the other waits
+(``covidlab.benchmark.load_or_run``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,34 @@ from jupyter_cache.executors.utils import single_nb_execution
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Seconds per cell, as ``execute.timeout`` in ``_config.yml``.
 CONFIG = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+#: Seconds each chapter took to execute on the demo profile, two at a time on CI's 2-core
+#: machine (fresh-clone build of db0b8b6, 2026-11-30), used only to start the longest first.
+#: In reading order chapters 10 and 11 came last and started together: one trained the
+#: benchmark while the other waited for its results, about four minutes in which only one
+#: chapter ran where two could. Measured apart (papermill, 2026-11-30): chapter 10 training the
+#: benchmark beside another chapter 313 s; chapter 11 with the results there 4 s, so it goes
+#: last and finds them ready. A chapter missing here counts as the longest (it starts first).
+DEMO_SECONDS = {
+    "10_external": 313,  # trains the benchmark's five methods
+    "08_coronet": 288,
+    "04_covidx_net": 281,
+    "07_apostolopoulos": 272,
+    "03_evaluation": 178,
+    "06_aboughazala": 177,
+    "02_transfer_learning": 167,
+    "00_quickstart": 71,
+    "05_soares": 47,
+    "09_shortcuts": 33,
+    "01_data": 10,
+    "11_benchmark": 4,  # reads the benchmark results chapter 10 writes
+}
+
+
+def longest_first(paths: list[Path]) -> list[Path]:
+    """``paths`` ordered by :data:`DEMO_SECONDS`, longest first (unknown chapters first)."""
+    return sorted(paths, key=lambda path: -DEMO_SECONDS.get(path.stem, float("inf")))
 
 
 def chapters() -> list[Path]:
@@ -83,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[{profile}] {len(todo)} chapter(s) to execute, {args.jobs} at a time", flush=True)
     started, failed = time.perf_counter(), []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(_execute, str(path), timeout) for path in todo]
+        futures = [pool.submit(_execute, str(path), timeout) for path in longest_first(todo)]
         for future in as_completed(futures):
             path, notebook, seconds, error = future.result()
             name = Path(path).name
