@@ -145,17 +145,16 @@ def source_and_disease(
     trivial baseline). Chapter 02's reading rule: when the first is answered far better than
     the second, the source is doing the work (:func:`source_reading` applies it).
     """
-    from covidlab import metrics
-
     rows = {}
-    for question, (right, images, largest) in _question_counts(cm, class_names).items():
-        low, high = metrics.wilson_interval(right, images, confidence)
+    for question, (right, images, low, high, baseline) in _questions(
+        cm, class_names, confidence
+    ).items():
         rows[question] = {
             "test images": images,
             "right": right,
             "accuracy": round(right / images, 3),
             f"{confidence:.0%} CI": f"{low:.2f}-{high:.2f}",
-            "one answer for all": round(largest / images, 3),
+            "one answer for all": round(baseline, 3),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("question")
 
@@ -168,12 +167,8 @@ def source_reading(cm: np.ndarray, class_names: Sequence[str], *, model: str = "
     disease question counts as answered only when its interval lies wholly above the score of
     one answer for all.
     """
-    from covidlab import metrics
-
     said, intervals = {}, {}
-    for question, (right, images, largest) in _question_counts(cm, class_names).items():
-        low, high = metrics.wilson_interval(right, images)
-        baseline = largest / images
+    for question, (right, images, low, high, baseline) in _questions(cm, class_names).items():
         intervals[question] = (low, high, baseline)
         said[question] = (
             f"{right} of {images} right ({100 * right / images:.0f} %, 95 % interval "
@@ -211,9 +206,13 @@ def source_reading(cm: np.ndarray, class_names: Sequence[str], *, model: str = "
     return " ".join(text)
 
 
-def _question_counts(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, tuple[int, int, int]]:
-    """Per question of :func:`source_and_disease`: (right, images, images whose answer is the
-    most common one)."""
+def _questions(
+    cm: np.ndarray, class_names: Sequence[str], confidence: float = 0.95
+) -> dict[str, tuple[int, int, float, float, float]]:
+    """Per question of :func:`source_and_disease`: (right, images, the accuracy's Wilson
+    interval low and high, the accuracy of one answer for all)."""
+    from covidlab import metrics
+
     matrix = np.asarray(cm)
     covid = list(class_names).index("covid")
     others = [i for i in range(len(matrix)) if i != covid]
@@ -226,7 +225,12 @@ def _question_counts(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, tu
         ),
         DISEASE_QUESTION: (np.trace(rest), matrix[others].sum(), matrix[others].sum(axis=1).max()),
     }
-    return {question: tuple(int(n) for n in values) for question, values in counts.items()}
+    answers = {}
+    for question, (right, images, largest) in counts.items():
+        right, images = int(right), int(images)
+        low, high = metrics.wilson_interval(right, images, confidence)
+        answers[question] = (right, images, low, high, int(largest) / images)
+    return answers
 
 
 def frozen_features(
