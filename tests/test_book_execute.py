@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from book_pages import REPO_ROOT
 
-
-def _load_execute():
-    spec = importlib.util.spec_from_file_location("book_execute", REPO_ROOT / "book" / "execute.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_SPEC = importlib.util.spec_from_file_location("book_execute", REPO_ROOT / "book" / "execute.py")
+execute = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(execute)
 
 
 def test_timings_name_only_chapters_of_the_book() -> None:
-    execute = _load_execute()
     stems = {path.stem for path in execute.chapters()}
     assert stems, "_toc.yml lists no notebooks"
     stale = set(execute.DEMO_SECONDS) - stems
@@ -24,9 +19,9 @@ def test_timings_name_only_chapters_of_the_book() -> None:
 
 
 def test_longest_chapters_start_first_and_the_benchmark_reader_last() -> None:
-    execute = _load_execute()
-    order = [path.stem for path in execute.longest_first(execute.chapters())]
-    assert sorted(order) == sorted(path.stem for path in execute.chapters())
+    chapters = execute.chapters()
+    order = [path.stem for path in execute.longest_first(chapters)]
+    assert sorted(order) == sorted(path.stem for path in chapters)
     seconds = [execute.DEMO_SECONDS.get(stem, float("inf")) for stem in order]
     assert seconds == sorted(seconds, reverse=True), order
     # chapter 11 reads what chapter 10 trains: started last, it finds the results there
@@ -34,7 +29,6 @@ def test_longest_chapters_start_first_and_the_benchmark_reader_last() -> None:
 
 
 def test_a_chapter_without_a_timing_starts_first() -> None:
-    execute = _load_execute()
     new = REPO_ROOT / "notebooks" / "12_new_chapter.ipynb"
     order = execute.longest_first([*execute.chapters(), new])
     assert order[0] == new

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from book_pages import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKED = ("covidlab", "tests", "data_scripts", "book")
 
 pytest.importorskip("ruff", reason="ruff is in requirements.txt; install it to check the style")
